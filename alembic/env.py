@@ -1,0 +1,66 @@
+"""Alembic environment for StarPunk's SQLite database.
+
+The database comes from DATABASE_URL, else StarPunk's DATABASE_PATH, else
+sqlite:///data/starpunk.db; a caller may hand in `config.attributes["connection"]` (a
+Connection or an Engine) or `config.attributes["database_url"]` instead.
+
+Online, `app.upgrade.run_online` does the work in one SQLite transaction: it recognises a
+StarPunk file Alembic has never seen (legacy v0.9.x, rc.1, the rc.2 hybrid, ...), backs it
+up, repairs and stamps it, then runs the revisions. Bad input is refused with one sentence.
+"""
+
+from logging.config import fileConfig
+
+from alembic import context
+from alembic.util import CommandError
+
+from app import models
+from app.db import UpgradeRefused, resolve_database_url
+from app.upgrade import run_online
+
+config = context.config
+
+# Only the `alembic` command line configures logging; an application calling Alembic
+# keeps its own (its Config has no file name), and existing loggers are never disabled.
+if config.config_file_name is not None and config.cmd_opts is not None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def configure(**arguments) -> None:
+    context.configure(
+        target_metadata=config.attributes.get("target_metadata", models.Base.metadata),
+        include_name=models.include_name,
+        # SQLite can alter little in place: autogenerate writes batch (copy-and-move) operations.
+        render_as_batch=True,
+        # With the driver in autocommit mode and an explicit BEGIN, SQLite's DDL is transactional.
+        transactional_ddl=True,
+        compare_type=True,
+        **arguments,
+    )
+
+
+def run_migrations_offline() -> None:
+    """`--sql`: print the SQL instead of running it."""
+    configure(
+        url=config.attributes.get("database_url") or resolve_database_url(),
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    run_online(context, configure)
+
+
+try:
+    if context.is_offline_mode():
+        run_migrations_offline()
+    else:
+        run_migrations_online()
+except UpgradeRefused as refusal:
+    if config.cmd_opts is None:
+        raise
+    # The alembic command line prints a CommandError as one line and exits 1.
+    raise CommandError(str(refusal)) from None

@@ -1,0 +1,130 @@
+"""What an application calls at start-up: `ensure_schema`, and where the database is.
+
+Every StarPunk worker calls `ensure_schema` on every start, almost always on a database
+that is already at head. That case is answered with the standard library alone (one
+read-only connection, one SELECT); Alembic is imported only when there is work to do.
+The head revision is read from the revision files themselves, so it cannot go stale.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import os
+import re
+import sqlite3
+import urllib.parse
+from pathlib import Path
+
+SCRIPT_LOCATION = Path(__file__).resolve().parent.parent / "alembic"
+DEFAULT_DATABASE_URL = "sqlite:///data/starpunk.db"
+# Longer than the slowest upgrade StarPunk has (rehashing a few hundred thousand sessions
+# takes about a second), so that workers queued behind the one migrating never give up.
+DEFAULT_BUSY_TIMEOUT = 120.0
+
+
+class UpgradeRefused(Exception):
+    """The database was left exactly as it was, for the reason in the message.
+
+    Raised for a file that is not a SQLite database, a schema no StarPunk release had, a
+    revision this code does not know, a lock held too long, a read-only file, ...: the
+    message is one sentence saying what was found and what to do.
+    """
+
+
+def resolve_database_url(environ: os._Environ[str] | dict[str, str] = os.environ) -> str:
+    """The database to use: DATABASE_URL, else StarPunk's DATABASE_PATH, else data/starpunk.db.
+
+    The default's folder `data/` is created when missing, as StarPunk does.
+    """
+    if environ.get("DATABASE_URL"):
+        return environ["DATABASE_URL"]
+    if environ.get("DATABASE_PATH"):
+        return "sqlite:///" + environ["DATABASE_PATH"]
+    Path("data").mkdir(exist_ok=True)
+    return DEFAULT_DATABASE_URL
+
+
+@functools.lru_cache(maxsize=64)
+def sqlite_file_path(database_url: str) -> str | None:
+    """The file behind a plain `sqlite:///PATH` URL; None for memory, other databases or URLs
+    with options (those always take the full path through SQLAlchemy)."""
+    scheme, separator, rest = database_url.partition(":///")
+    if not separator or scheme.split("+")[0] != "sqlite" or "?" in rest:
+        return None
+    if rest in ("", ":memory:"):
+        return None
+    return rest
+
+
+_ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+)$", re.MULTILINE)
+
+
+@functools.cache
+def head_revision(script_location: Path = SCRIPT_LOCATION) -> str:
+    """The head of the revision files, found without importing Alembic.
+
+    Reads the `revision = ...` and `down_revision = ...` lines every revision file has
+    (Alembic's template writes them that way); the test suite checks the answer against
+    Alembic's own.
+    """
+    parents: dict[str, tuple[str, ...]] = {}
+    for path in (script_location / "versions").glob("*.py"):
+        fields = {name: ast.literal_eval(value.strip()) for name, value in _ASSIGNMENT.findall(path.read_text())}
+        down = fields.get("down_revision")
+        parents[fields["revision"]] = (down,) if isinstance(down, str) else tuple(down or ())
+    referenced = {parent for downs in parents.values() for parent in downs}
+    heads = sorted(set(parents) - referenced)
+    if len(heads) != 1:
+        raise RuntimeError(f"expected one head revision in {script_location}, found {heads}")
+    return heads[0]
+
+
+@functools.lru_cache(maxsize=64)
+def _read_only_uri(path: str) -> str:
+    return "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+
+
+def current_revision_if_head(database_url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> str | None:
+    """The head revision if the database is a SQLite file already at head, else None.
+
+    Never writes and never raises: anything unusual (no file, no table, not a database)
+    is left to the full path, which explains it properly.
+    """
+    path = sqlite_file_path(database_url)
+    if path is None:
+        return None
+    try:
+        connection = sqlite3.connect(_read_only_uri(path), uri=True, timeout=busy_timeout)
+    except sqlite3.Error:
+        return None
+    try:
+        rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.Error:
+        return None
+    finally:
+        connection.close()
+    head = head_revision()
+    return head if rows == [(head,)] else None
+
+
+def ensure_schema(
+    database_url: str | None = None,
+    *,
+    backup: bool = True,
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+) -> str:
+    """Bring the database to the head revision and return the revision it is at.
+
+    A StarPunk file Alembic has never seen is recognised and stamped first; an existing
+    file gets a backup next to it before its first change (unless `backup=False`). Several
+    processes may call this at once: one migrates, the others wait and find nothing to do.
+    Raises `UpgradeRefused`, with the file untouched, when it cannot be done safely.
+    """
+    url = database_url or resolve_database_url()
+    revision = current_revision_if_head(url, busy_timeout)
+    if revision is not None:
+        return revision
+    from app.upgrade import upgrade_database
+
+    return upgrade_database(url, "head", backup=backup, busy_timeout=busy_timeout).revision
