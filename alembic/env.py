@@ -28,7 +28,7 @@ if config.config_file_name is not None and config.cmd_opts is not None:
 
 def configure(**arguments) -> None:
     context.configure(
-        target_metadata=config.attributes.get("target_metadata", models.Base.metadata),
+        target_metadata=config.attributes.get("target_metadata") or models.Base.metadata,
         include_name=models.include_name,
         # SQLite can alter little in place: autogenerate writes batch (copy-and-move) operations.
         render_as_batch=True,

@@ -297,14 +297,14 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
                     config.print_stdout(_detected_sentence(state))
                 context.run_migrations()
                 return
-            if _has_work(state, context):
-                if path is not None:
-                    check_writable(path)
-                    if options.backup and path.exists() and path.stat().st_size > 0:
-                        report.backup = write_backup(path, state)
-                        log.info("backup written to %s", report.backup)
             if state.needs_stamp:
                 log.info("%s", _detected_sentence(state))
+            if _has_work(state, context) and path is not None:
+                check_writable(path)
+                if options.backup and path.exists() and path.stat().st_size > 0:
+                    report.backup = write_backup(path, state)
+                    log.info("backup written to %s", report.backup)
+            if state.needs_stamp:
                 adoption.adopt(connection, state, migration_context)
             violations_before = _foreign_key_violations(connection)
             report.start_steps()

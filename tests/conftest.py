@@ -1,0 +1,58 @@
+"""Shared fixtures: real SQLite files, the project's own Alembic configuration, subprocesses.
+
+pytest-alembic's built-in tests (single head, upgrade, model definitions match DDL, up/down
+consistency) are bound to this file and run on `alembic_engine` below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.config import Config
+
+from app.upgrade import create_engine
+
+PROJECT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def alembic_config() -> Config:
+    return Config(str(PROJECT / "alembic.ini"))
+
+
+@pytest.fixture
+def alembic_engine(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'pytest-alembic.db'}")
+    yield engine
+    engine.dispose()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run(*command: str, database: Path | str | None = None, cwd: Path | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run one of the project's commands (`alembic`, `starpunk-db`, `python`) in a subprocess."""
+    environment = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "DATABASE_PATH")}
+    if database is not None:
+        environment["DATABASE_PATH"] = str(database)
+    program = str(BIN / command[0]) if (BIN / command[0]).exists() else command[0]
+    return subprocess.run(
+        [program, *command[1:]], cwd=cwd or PROJECT, env=environment, capture_output=True, text=True, **kwargs
+    )
+
+
+def versions(path: Path) -> list[str]:
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    try:
+        return [row[0] for row in db.execute("SELECT version_num FROM alembic_version")]
+    finally:
+        db.close()

@@ -1,0 +1,135 @@
+"""The Alembic chain itself: its order, each step's effect on rows, atomicity, downgrades."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+
+from app.db import head_revision
+from app.upgrade import upgrade_database
+from conftest import PROJECT, digest, run, versions
+from starpunk_history import assert_rows_kept, fill, table_rows
+
+CHAIN = ["v0_1_0", "v0_4_0", "001", "002", "003", "004", "005", "006", "007", "008", "009"]
+
+
+def test_history_is_the_documented_chain(alembic_config):
+    script = ScriptDirectory.from_config(alembic_config)
+    assert [revision.revision for revision in reversed(list(script.walk_revisions()))] == CHAIN
+
+
+def test_head_read_without_alembic_is_alembics_head(alembic_config):
+    assert head_revision() == ScriptDirectory.from_config(alembic_config).get_current_head() == "009"
+
+
+def test_every_revision_file_is_named_after_its_id_and_documents_rows_and_downgrade(alembic_config):
+    for revision in ScriptDirectory.from_config(alembic_config).walk_revisions():
+        assert Path(revision.path).name.startswith(f"{revision.revision}_")
+        for heading in ("What it does:", "Existing rows:", "Downgrade cannot bring back:"):
+            assert heading in revision.longdoc, f"{revision.revision} lacks '{heading}'"
+
+
+@pytest.mark.parametrize("revision, following", list(zip(CHAIN, CHAIN[1:])))
+def test_rows_written_at_a_revision_survive_the_next(tmp_path, revision, following):
+    database = tmp_path / "starpunk.db"
+    url = f"sqlite:///{database}"
+    upgrade_database(url, revision, backup=False)
+    db = sqlite3.connect(database)
+    fill(db)
+    db.close()
+    before = table_rows(database)
+
+    upgrade_database(url, following, backup=False)
+
+    assert versions(database) == [following]
+    assert_rows_kept(before, table_rows(database))
+
+
+def test_schema_migrations_follow_the_starpunk_revisions_up_and_down(tmp_path):
+    database = tmp_path / "starpunk.db"
+    url = f"sqlite:///{database}"
+    upgrade_database(url, "005", backup=False)
+    assert _migration_prefixes(database) == ["001", "002", "003", "004", "005"]
+    run("alembic", "downgrade", "002", database=database).check_returncode()
+    assert _migration_prefixes(database) == ["001", "002"]
+
+
+def _migration_prefixes(database: Path) -> list[str]:
+    db = sqlite3.connect(database)
+    try:
+        return [row[0][:3] for row in db.execute("SELECT migration_name FROM schema_migrations ORDER BY id")]
+    finally:
+        db.close()
+
+
+def test_downgrade_to_base_leaves_no_starpunk_table(tmp_path):
+    database = tmp_path / "starpunk.db"
+    assert run("alembic", "upgrade", "head", database=database).returncode == 0
+    result = run("alembic", "downgrade", "base", database=database)
+    assert result.returncode == 0, result.stderr
+    db = sqlite3.connect(database)
+    left = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    db.close()
+    # alembic_version is Alembic's own (now empty); sqlite_sequence is SQLite's.
+    assert left <= {"alembic_version", "sqlite_sequence"}
+
+
+FAILING_REVISION = '''"""A revision that fails half-way, after a table rebuild and new tables.
+
+Revision ID: 010
+Revises: 009
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "010"
+down_revision = "009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("CREATE TABLE half_built (id INTEGER)")
+    with op.batch_alter_table("media", recreate="always") as batch:
+        batch.alter_column("filename", type_=sa.String(200))
+    op.execute("INSERT INTO notes (slug, file_path) VALUES ('added', 'added.md')")
+    op.execute("THIS IS NOT SQL")
+
+
+def downgrade():
+    pass
+'''
+
+
+def project_copy_with(tmp_path: Path, revision_file: str, text: str) -> Path:
+    """A copy of alembic.ini and alembic/ with one more revision file."""
+    copy = tmp_path / "project"
+    shutil.copytree(PROJECT / "alembic", copy / "alembic", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(PROJECT / "alembic.ini", copy / "alembic.ini")
+    (copy / "alembic" / "versions" / revision_file).write_text(text)
+    return copy
+
+
+def test_a_revision_failing_half_way_leaves_the_file_exactly_as_it_was(tmp_path):
+    database = tmp_path / "starpunk.db"
+    upgrade_database(f"sqlite:///{database}", "head", backup=False)
+    db = sqlite3.connect(database)
+    fill(db)
+    db.close()
+    project = project_copy_with(tmp_path, "010_fails_half_way.py", FAILING_REVISION)
+    before = digest(database)
+
+    result = run("alembic", "-x", "backup=false", "upgrade", "head", database=database, cwd=project)
+
+    assert result.returncode != 0
+    assert "THIS IS NOT SQL" in result.stderr
+    assert digest(database) == before
+    db = sqlite3.connect(database)
+    names = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    db.close()
+    assert "half_built" not in names and not any(name.startswith("_alembic_tmp") for name in names)
+    assert versions(database) == ["009"]
