@@ -210,6 +210,22 @@ def test_backup_is_a_consistent_copy_written_before_the_first_change(tmp_path, c
     assert len(list(tmp_path.glob("starpunk.db.backup-*"))) == 1
 
 
+def test_backup_of_a_wal_database_includes_what_is_still_in_the_log(tmp_path):
+    database = build(tmp_path / "starpunk.db", "legacy v0.9.5")
+    keeper = sqlite3.connect(database)  # held open, so the log is not checkpointed away
+    keeper.execute("PRAGMA journal_mode = WAL")
+    keeper.execute("INSERT INTO notes (slug, file_path) VALUES ('only-in-the-log', 'log.md')")
+    keeper.commit()
+    try:
+        result = run("starpunk-db", "upgrade", str(database))
+        assert result.returncode == 0, result.stderr
+    finally:
+        keeper.close()
+    backup = next(tmp_path.glob("starpunk.db.backup-*"))
+    slugs = {row[0] for row in sqlite3.connect(backup).execute("SELECT slug FROM notes")}
+    assert "only-in-the-log" in slugs
+
+
 def test_a_managed_file_backup_is_named_after_its_revision(tmp_path):
     database = tmp_path / "starpunk.db"
     upgrade_database(f"sqlite:///{database}", "005", backup=False)

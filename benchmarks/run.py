@@ -1,0 +1,161 @@
+"""Speed figures of issue 5, each as a ratio against a baseline measured in the same run.
+
+    python benchmarks/run.py            # prints a Markdown table (about a minute)
+
+1. `ensure_schema` on a database at head, in-process after the first call, against a raw
+   sqlite3 connect + SELECT version_num (goal: at most 3x).
+2. Legacy v0.9.5 to head without backup, 200,000 notes against 1,000 (goal: at most 1.5x).
+   Each upgrade runs in a fresh process; imports are excluded, everything else counts.
+3. The backup against `cp` of the same file (goal: at most 1.5x).
+4. Detection on a file Alembic has never seen, 200,000 notes against 1,000 (goal: equal),
+   and its first call in a process (deriving the expected schemas from the revisions
+   included; Alembic's import, which every upgrade pays to run revisions, excluded and
+   shown on its own row) under 100 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT / "tests"))
+
+from starpunk_history import build  # noqa: E402  (the test suite's builder of StarPunk states)
+
+from app.db import ensure_schema  # noqa: E402
+from app.upgrade import upgrade_database  # noqa: E402
+
+
+def median_seconds(action, repeat: int) -> float:
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+def legacy_file(path: Path, notes: int) -> Path:
+    build(path, "legacy v0.9.5", rows=False)
+    db = sqlite3.connect(path)
+    db.executemany(
+        "INSERT INTO notes (slug, file_path, published, content_hash) VALUES (?, ?, 1, ?)",
+        ((f"note-{i}", f"notes/2024/{i}.md", f"{i:064x}") for i in range(notes)),
+    )
+    db.commit()
+    db.close()
+    return path
+
+
+IN_FRESH_PROCESS = """
+import json, sys, time
+import sqlalchemy
+import alembic.operations, alembic.script  # imported by every upgrade anyway; timed apart
+from app.upgrade import upgrade_database
+from app.adoption import detect_state
+url = sys.argv[2]
+if sys.argv[1] == "upgrade":
+    started = time.perf_counter()
+    upgrade_database(url, "head", backup=False)
+    print(json.dumps({"seconds": time.perf_counter() - started}))
+else:
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as connection:
+        started = time.perf_counter()
+        detect_state(connection)
+        first = time.perf_counter() - started
+        started = time.perf_counter()
+        for _ in range(100):
+            detect_state(connection)
+        print(json.dumps({"first": first, "seconds": (time.perf_counter() - started) / 100}))
+"""
+
+
+def in_fresh_process(what: str, database: Path) -> dict:
+    output = subprocess.run(
+        [sys.executable, "-c", IN_FRESH_PROCESS, what, f"sqlite:///{database}"],
+        capture_output=True, text=True, check=True, cwd=PROJECT,
+    ).stdout
+    return json.loads(output)
+
+
+def main() -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+
+        at_head = folder / "head.db"
+        upgrade_database(f"sqlite:///{at_head}", "head", backup=False)
+        url = f"sqlite:///{at_head}"
+        ensure_schema(url)
+
+        def raw_read():
+            connection = sqlite3.connect(at_head)
+            connection.execute("SELECT version_num FROM alembic_version").fetchall()
+            connection.close()
+
+        raw = median_seconds(raw_read, 3000)
+        ensured = median_seconds(lambda: ensure_schema(url), 3000)
+        rows.append(("ensure_schema at head vs raw connect + SELECT", f"{ensured * 1e6:.0f} µs", f"{raw * 1e6:.0f} µs", ensured / raw, "≤ 3"))
+
+        small, large = legacy_file(folder / "small.db", 1_000), legacy_file(folder / "large.db", 200_000)
+        upgrades = {}
+        for name, template in (("small", small), ("large", large)):
+            timings = []
+            for attempt in range(3):
+                copy = folder / f"{name}-{attempt}.db"
+                shutil.copy(template, copy)
+                # Flush the fresh copy first: otherwise the upgrade's commit (fsync) would also
+                # write out the copy's 50 MB of dirty pages, which a real site's file has not.
+                flushed = os.open(copy, os.O_RDONLY)
+                os.fsync(flushed)
+                os.close(flushed)
+                timings.append(in_fresh_process("upgrade", copy)["seconds"])
+            upgrades[name] = statistics.median(timings)
+        rows.append(("v0.9.5 → head, 200,000 notes vs 1,000", f"{upgrades['large'] * 1000:.0f} ms",
+                     f"{upgrades['small'] * 1000:.0f} ms", upgrades["large"] / upgrades["small"], "≤ 1.5"))
+
+        from app.adoption import DatabaseState
+        from app.upgrade import write_backup
+
+        big = folder / "large-2.db"
+        size = big.stat().st_size
+
+        def backup():
+            write_backup(big, DatabaseState("bench", "009", managed=True)).unlink()
+
+        def copy_with_cp():
+            subprocess.run(["cp", str(big), str(folder / "cp-copy.db")], check=True)
+
+        backed_up = median_seconds(backup, 5)
+        copied = median_seconds(copy_with_cp, 5)
+        rows.append((f"backup vs cp ({size / 2**20:.0f} MiB)", f"{backed_up * 1000:.0f} ms", f"{copied * 1000:.0f} ms", backed_up / copied, "≤ 1.5"))
+
+        detection = {name: in_fresh_process("detect", path) for name, path in (("small", small), ("large", large))}
+
+        rows.append(("detection, 200,000 notes vs 1,000", f"{detection['large']['seconds'] * 1000:.2f} ms",
+                     f"{detection['small']['seconds'] * 1000:.2f} ms", detection["large"]["seconds"] / detection["small"]["seconds"], "≈ 1"))
+        rows.append(("detection, first call in a process (200,000 notes)", f"{detection['large']['first'] * 1000:.0f} ms",
+                     "100 ms", detection["large"]["first"] / 0.1, "< 1"))
+        imported = subprocess.run(
+            [sys.executable, "-c", "import time, sqlalchemy; t = time.perf_counter(); import alembic.operations, alembic.script; "
+             "print(time.perf_counter() - t)"], capture_output=True, text=True, check=True).stdout
+        rows.append(("(for context) importing Alembic, once per process", f"{float(imported) * 1000:.0f} ms", "-", float("nan"), "-"))
+
+    print("| measure | measured | baseline | ratio | goal |")
+    print("| --- | --- | --- | --- | --- |")
+    for measure, measured, baseline, ratio, goal in rows:
+        print(f"| {measure} | {measured} | {baseline} | {'-' if ratio != ratio else f'{ratio:.2f}'} | {goal} |")
+
+
+if __name__ == "__main__":
+    main()
