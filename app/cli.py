@@ -10,6 +10,7 @@ A plain path means a SQLite file; without one, the same database as `alembic` us
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -17,6 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 from app import adoption
 from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused, head_revision, resolve_database_url
@@ -130,13 +132,21 @@ def print_sql(database_url: str, status: Status, target: str) -> None:
     command.upgrade(config, f"{start}:{target}" if start else target, sql=True)
 
 
-def _configure_output() -> None:
-    """Show the app's progress lines on stdout, as plain lines; other loggers are untouched."""
+@contextlib.contextmanager
+def progress_on_stdout() -> Iterator[None]:
+    """Show the app's progress lines on stdout, as plain lines, for the length of the command;
+    other loggers are untouched and the `app` logger is left as it was found."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("app")
+    level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,16 +179,17 @@ def main(argv: list[str] | None = None) -> int:
         elif arguments.sql:
             print_sql(database_url, read_status(database_url), arguments.to)
         else:
-            _configure_output()
             started = time.perf_counter()
-            report = upgrade_database(database_url, arguments.to, backup=not arguments.no_backup,
-                                      busy_timeout=arguments.busy_timeout)
+            with progress_on_stdout():
+                report = upgrade_database(database_url, arguments.to, backup=not arguments.no_backup,
+                                          busy_timeout=arguments.busy_timeout)
             elapsed = time.perf_counter() - started
-            if report.applied:
-                print(f"Done: {report.database} is at revision {report.revision}, "
+            shown = database_file(database_url) or database_url
+            if report.applied or (report.state and report.state.needs_stamp):
+                print(f"Done: {shown} is at revision {report.revision}, "
                       f"{len(report.applied)} revision(s) applied in {elapsed:.2f} s.")
             else:
-                print(f"Nothing to do: {report.database} is at revision {report.revision}.")
+                print(f"Nothing to do: {shown} is at revision {report.revision}.")
     except UpgradeRefused as refusal:
         print(f"starpunk-db: {refusal}", file=sys.stderr)
         return 1

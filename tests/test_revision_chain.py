@@ -105,12 +105,13 @@ def downgrade():
 '''
 
 
-def project_copy_with(tmp_path: Path, revision_file: str, text: str) -> Path:
-    """A copy of alembic.ini and alembic/ with one more revision file."""
+def project_copy_with(tmp_path: Path, revision_file: str | None = None, text: str = "") -> Path:
+    """A copy of alembic.ini and alembic/, with one more revision file if given."""
     copy = tmp_path / "project"
     shutil.copytree(PROJECT / "alembic", copy / "alembic", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(PROJECT / "alembic.ini", copy / "alembic.ini")
-    (copy / "alembic" / "versions" / revision_file).write_text(text)
+    if revision_file:
+        (copy / "alembic" / "versions" / revision_file).write_text(text)
     return copy
 
 
@@ -133,3 +134,38 @@ def test_a_revision_failing_half_way_leaves_the_file_exactly_as_it_was(tmp_path)
     db.close()
     assert "half_built" not in names and not any(name.startswith("_alembic_tmp") for name in names)
     assert versions(database) == ["009"]
+
+
+def test_autogenerate_writes_a_batch_revision_whose_rebuild_keeps_cascading_children(tmp_path):
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from app.models import Base
+
+    project = project_copy_with(tmp_path)
+    database = tmp_path / "starpunk.db"
+    upgrade_database(f"sqlite:///{database}", "head", backup=False)
+    db = sqlite3.connect(database)
+    fill(db)
+    db.close()
+    before = table_rows(database)
+    # The model change: longer-typed media filenames, which SQLite can only do by a rebuild.
+    changed = sa.MetaData()
+    for table in Base.metadata.sorted_tables:
+        table.to_metadata(changed)
+    changed.tables["media"].c.filename.type = sa.String(200)
+    config = Config(str(project / "alembic.ini"))
+    config.attributes.update(database_url=f"sqlite:///{database}", target_metadata=changed)
+
+    command.revision(config, message="longer media filenames", autogenerate=True, rev_id="010")
+
+    written = (project / "alembic" / "versions" / "010_longer_media_filenames.py").read_text()
+    assert "with op.batch_alter_table('media', schema=None) as batch_op:" in written
+    assert "type_=sa.String(length=200)" in written
+    result = run("alembic", "upgrade", "head", database=database, cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert versions(database) == ["010"]
+    after = table_rows(database)
+    assert after["note_media"] == before["note_media"] and after["media_variants"] == before["media_variants"]
+    assert sqlite3.connect(database).execute("PRAGMA foreign_key_check").fetchall() == []

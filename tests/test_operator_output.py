@@ -1,0 +1,111 @@
+"""What operators and host applications see: progress lines, plans, SQL, reports, quiet logging."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from alembic import command
+from alembic.config import Config
+
+from app import cli
+from app.db import ensure_schema
+from conftest import PROJECT, digest
+from starpunk_history import build
+
+UPGRADE_ORDER = ["002", "003", "004", "005", "006", "007", "008", "009"]
+
+
+def test_upgrade_prints_state_backup_each_revision_and_a_summary(tmp_path, capsys):
+    database = build(tmp_path / "starpunk.db", "rc.2 hybrid")
+
+    assert cli.main(["upgrade", str(database)]) == 0
+
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("Detected StarPunk state 'rc.2 hybrid', which is revision 002, after 3 repair(s)")
+    assert lines[1] == f"backup written to {next(tmp_path.glob('starpunk.db.backup-*'))}"
+    applied = [re.fullmatch(r"applied (\w+)  (StarPunk migration \1 .+)  \(\d+\.\d{3} s\)", line) for line in lines[2:-1]]
+    assert all(applied), lines[2:-1]
+    assert [match.group(1) for match in applied] == UPGRADE_ORDER[1:]
+    assert re.fullmatch(rf"Done: {re.escape(str(database))} is at revision 009, 7 revision\(s\) applied in \d+\.\d\d s\.", lines[-1])
+
+
+def test_upgrade_of_a_database_at_head_says_there_is_nothing_to_do(tmp_path, capsys):
+    database = tmp_path / "starpunk.db"
+    ensure_schema(f"sqlite:///{database}")
+    assert cli.main(["upgrade", str(database)]) == 0
+    assert capsys.readouterr().out.strip() == f"Nothing to do: {database} is at revision 009."
+
+
+def test_dry_run_shows_the_plan_and_writes_nothing(tmp_path, capsys):
+    database = build(tmp_path / "starpunk.db", "rc.2 hybrid")
+    before = digest(database)
+
+    assert cli.main(["upgrade", "--dry-run", str(database)]) == 0
+
+    out = capsys.readouterr().out
+    assert "State:     rc.2 hybrid" in out
+    assert "Repair:    CREATE INDEX idx_tokens_hash ON tokens(token_hash)" in out
+    assert "Record:    schema_migrations row 002_secure_tokens_and_authorization_codes.sql" in out
+    assert re.findall(r"^Apply:     (\w+)", out, re.MULTILINE) == UPGRADE_ORDER[1:]
+    assert re.search(r"^Backup:    starpunk\.db\.backup-rc\.2-hybrid-\d{8}T\d{6}Z", out, re.MULTILINE)
+    assert out.strip().endswith("Dry run: nothing was written.")
+    assert digest(database) == before
+    assert list(tmp_path.iterdir()) == [database]
+
+
+def test_sql_prints_what_would_run_and_writes_nothing(tmp_path, capsys):
+    database = build(tmp_path / "starpunk.db", "legacy v0.9.5")
+    before = digest(database)
+
+    assert cli.main(["upgrade", "--sql", str(database)]) == 0
+
+    out = capsys.readouterr().out
+    assert "INSERT INTO alembic_version (version_num) VALUES ('001');" in out
+    assert "DROP TABLE tokens;" in out and "CREATE VIRTUAL TABLE notes_fts USING fts5(" in out
+    assert "CREATE TABLE media_variants (" in out
+    assert "UPDATE alembic_version SET version_num='009' WHERE alembic_version.version_num = '008';" in out
+    assert digest(database) == before
+
+
+def test_status_is_a_short_readable_report(tmp_path, capsys):
+    database = build(tmp_path / "starpunk.db", "v0.1")
+    assert cli.main(["status", str(database)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"Database:  {database}",
+        "State:     v0.1 (not yet managed by Alembic: detected from its schema)",
+        "Revision:  v0_1_0",
+        "Head:      009",
+        "Pending:   10 revision(s): v0_4_0 001 002 003 004 005 006 007 008 009",
+        "On upgrade: stamp v0_1_0",
+    ]
+
+
+def host_logging_snapshot() -> tuple:
+    root = logging.getLogger()
+    host = logging.getLogger("host.requests")
+    return root.level, list(root.handlers), host.disabled, host.level, logging.getLogger("app").handlers[:]
+
+
+def test_ensure_schema_is_quiet_and_leaves_the_hosts_logging_alone(tmp_path, capfd):
+    host = logging.getLogger("host.requests")
+    host.setLevel(logging.INFO)
+    before = host_logging_snapshot()
+    database = build(tmp_path / "starpunk.db", "legacy v0.9.5")
+
+    assert ensure_schema(f"sqlite:///{database}") == "009"
+
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")
+    assert host_logging_snapshot() == before
+
+
+def test_alembic_called_from_an_application_does_not_reset_its_logging(tmp_path):
+    logging.getLogger("host.requests").setLevel(logging.INFO)
+    before = host_logging_snapshot()
+    config = Config(str(PROJECT / "alembic.ini"))
+    config.attributes["database_url"] = f"sqlite:///{tmp_path / 'starpunk.db'}"
+
+    command.upgrade(config, "head")
+
+    assert host_logging_snapshot() == before
