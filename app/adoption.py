@@ -383,15 +383,16 @@ def adopt(connection: Connection, state: DatabaseState, migration_context: Migra
         connection.exec_driver_sql(statement)
     if state.missing_migration_rows:
         if not state.recorded_migrations:
-            definition = _reference(state.revision).shape.definitions["schema_migrations"]
+            reference = _reference(state.revision, Path(migration_context.script.dir))
+            definition = reference.shape.definitions["schema_migrations"]
             connection.exec_driver_sql(definition.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
         for name in state.missing_migration_rows:
             connection.exec_driver_sql("INSERT INTO schema_migrations (migration_name) VALUES (?)", (name,))
     migration_context.stamp(migration_context.script, state.revision)
 
 
-def _reference(revision: str | None) -> RevisionReference:
-    return next(reference for reference in revision_references() if reference.revision == revision)
+def _reference(revision: str | None, script_location: Path = SCRIPT_LOCATION) -> RevisionReference:
+    return next(reference for reference in revision_references(script_location) if reference.revision == revision)
 
 
 def adoption_sql(state: DatabaseState) -> list[str]:

@@ -307,7 +307,7 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
         borrowed_transaction = connection.in_transaction()
         transaction = contextlib.nullcontext() if borrowed_transaction else connection.begin()
         with transaction:
-            state = adoption.inspect_database(connection)
+            state = adoption.inspect_database(connection, Path(context.script.dir))
             report.state = state
             if read_only:
                 if not state.managed:

@@ -166,6 +166,9 @@ def test_autogenerate_writes_a_batch_revision_whose_rebuild_keeps_cascading_chil
     result = run("alembic", "upgrade", "head", database=database, cwd=project)
     assert result.returncode == 0, result.stderr
     assert versions(database) == ["010"]
+    # The environment that runs knows revision 010, so a second run finds nothing to do.
+    again = run("alembic", "upgrade", "head", database=database, cwd=project)
+    assert again.returncode == 0, again.stdout + again.stderr
     after = table_rows(database)
     assert after["note_media"] == before["note_media"] and after["media_variants"] == before["media_variants"]
     assert sqlite3.connect(database).execute("PRAGMA foreign_key_check").fetchall() == []
