@@ -182,3 +182,18 @@ def test_another_applications_database_is_refused(tmp_path, capsys):
     db.execute("CREATE TABLE pages (id INTEGER PRIMARY KEY, body TEXT)")
     db.close()
     assert "another application" in refused(database, capsys)
+
+
+def test_upgrade_to_a_revision_and_downgrade_also_adopt_an_unmanaged_file(tmp_path):
+    upgraded = build(tmp_path / "upgraded.db", "v1.0")
+    result = run("alembic", "upgrade", "006", database=upgraded)
+    assert result.returncode == 0, result.stderr
+    assert versions(upgraded) == ["006"]
+
+    downgraded = build(tmp_path / "downgraded.db", "v1.2")
+    before = table_rows(downgraded)
+    result = run("alembic", "downgrade", "005", database=downgraded)
+    assert result.returncode == 0, result.stderr
+    assert versions(downgraded) == ["005"]
+    after = table_rows(downgraded)
+    assert "media" not in after and after["notes"] == before["notes"]
