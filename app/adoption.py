@@ -374,20 +374,28 @@ def detect_state(connection: Connection, script_location: Path = SCRIPT_LOCATION
     )
 
 
+def adoption_statements(state: DatabaseState, script_location: Path = SCRIPT_LOCATION) -> list[str]:
+    """The SQL that brings an unmanaged file in step before stamping: the repairs of a
+    known hybrid, then schema_migrations (created if the file predates v0.9.0) filled with
+    a row for every StarPunk migration at or below the revision."""
+    statements = list(state.repairs)
+    if state.missing_migration_rows:
+        definition = _reference(state.revision, script_location).shape.definitions["schema_migrations"]
+        statements.append(definition.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
+        statements += [
+            "INSERT INTO schema_migrations (migration_name) VALUES ('{}')".format(name.replace("'", "''"))
+            for name in state.missing_migration_rows
+        ]
+    return statements
+
+
 def adopt(connection: Connection, state: DatabaseState, migration_context: MigrationContext) -> None:
     """Repair a known hybrid, bring schema_migrations in step, and stamp `state.revision`.
 
     Runs inside the caller's transaction: with the upgrade that follows, all or nothing.
     """
-    for statement in state.repairs:
+    for statement in adoption_statements(state, Path(migration_context.script.dir)):
         connection.exec_driver_sql(statement)
-    if state.missing_migration_rows:
-        if not state.recorded_migrations:
-            reference = _reference(state.revision, Path(migration_context.script.dir))
-            definition = reference.shape.definitions["schema_migrations"]
-            connection.exec_driver_sql(definition.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
-        for name in state.missing_migration_rows:
-            connection.exec_driver_sql("INSERT INTO schema_migrations (migration_name) VALUES (?)", (name,))
     migration_context.stamp(migration_context.script, state.revision)
 
 
@@ -396,13 +404,8 @@ def _reference(revision: str | None, script_location: Path = SCRIPT_LOCATION) ->
 
 
 def adoption_sql(state: DatabaseState) -> list[str]:
-    """What `adopt` would execute, as SQL for a person to read (`starpunk-db upgrade --sql`)."""
-    statements = list(state.repairs)
-    if state.missing_migration_rows and not state.recorded_migrations:
-        statements.append(_reference(state.revision).shape.definitions["schema_migrations"])
-    statements += [
-        f"INSERT INTO schema_migrations (migration_name) VALUES ('{name}')" for name in state.missing_migration_rows
-    ]
+    """What `adopt` would execute, stamp included, as SQL for a person to read (`--sql`)."""
+    statements = adoption_statements(state)
     if state.needs_stamp:
         statements.append(
             "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "

@@ -16,17 +16,16 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
 from app import adoption
-from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused, head_revision, resolve_database_url
+from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused, database_file, head_revision, resolve_database_url
 from app.upgrade import (
     alembic_config,
+    backup_path,
     check_database_file,
     create_engine,
-    database_file,
     refusing_sqlite_errors,
     upgrade_database,
 )
@@ -46,8 +45,7 @@ class Status:
 
     @property
     def pending(self) -> list[str]:
-        order = [reference.revision for reference in adoption.revision_references()]
-        return order[order.index(self.state.revision) + 1 :]
+        return [script.revision for script in revisions_between(self.state.revision, "head")]
 
     def as_dict(self) -> dict:
         return {
@@ -104,17 +102,17 @@ def print_plan(status: Status, target: str, backup: bool) -> None:
         print(f"Repair:    {statement}")
     for name in status.state.missing_migration_rows:
         print(f"Record:    schema_migrations row {name}")
-    steps = _revisions_between(status.state.revision, target)
+    steps = revisions_between(status.state.revision, target)
     for script in steps:
         print(f"Apply:     {script.revision}  {(script.doc or '').strip().splitlines()[0]}")
     path = status.path
     if backup and path is not None and path.exists() and path.stat().st_size > 0 and (steps or status.state.needs_stamp):
-        moment = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        print(f"Backup:    {path.name}.backup-{status.state.label}-{moment} (next to the database)")
+        print(f"Backup:    {backup_path(path, status.state).name} (next to the database)")
     print("Dry run: nothing was written.")
 
 
-def _revisions_between(current: str | None, target: str) -> list:
+def revisions_between(current: str | None, target: str) -> list:
+    """The revision scripts an upgrade from `current` to `target` runs, in order."""
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(alembic_config(""))

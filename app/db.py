@@ -46,15 +46,17 @@ def resolve_database_url(environ: os._Environ[str] | dict[str, str] = os.environ
 
 
 @functools.lru_cache(maxsize=64)
-def sqlite_file_path(database_url: str) -> str | None:
-    """The file behind a plain `sqlite:///PATH` URL; None for memory, other databases or URLs
-    with options (those always take the full path through SQLAlchemy)."""
+def database_file(database_url: str) -> Path | None:
+    """The SQLite file behind a URL (`sqlite:///PATH`, also the `file:PATH?...&uri=true`
+    form); None for an in-memory database or another kind of database."""
     scheme, separator, rest = database_url.partition(":///")
-    if not separator or scheme.split("+")[0] != "sqlite" or "?" in rest:
+    if not separator or scheme.split("+")[0] != "sqlite":
         return None
-    if rest in ("", ":memory:"):
+    path, _, query = rest.partition("?")
+    path = path.removeprefix("file:")
+    if path in ("", ":memory:") or "mode=memory" in query:
         return None
-    return rest
+    return Path(path)
 
 
 _ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+)$", re.MULTILINE)
@@ -81,7 +83,7 @@ def head_revision(script_location: Path = SCRIPT_LOCATION) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _read_only_uri(path: str) -> str:
+def _read_only_uri(path: Path) -> str:
     return "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
 
 
@@ -91,8 +93,8 @@ def current_revision_if_head(database_url: str, busy_timeout: float = DEFAULT_BU
     Never writes and never raises: anything unusual (no file, no table, not a database)
     is left to the full path, which explains it properly.
     """
-    path = sqlite_file_path(database_url)
-    if path is None:
+    path = database_file(database_url)
+    if path is None or "?" in database_url:  # options in the URL: leave them to SQLAlchemy
         return None
     try:
         connection = sqlite3.connect(_read_only_uri(path), uri=True, timeout=busy_timeout)

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 from app import adoption
-from app.db import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION, UpgradeRefused, resolve_database_url
+from app.db import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION, UpgradeRefused, database_file, resolve_database_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -71,19 +71,6 @@ def create_engine(database_url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
-
-
-def database_file(database_url: str) -> Path | None:
-    """The SQLite file behind a URL, or None (memory, another kind of database)."""
-    url = sqlalchemy.make_url(database_url)
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    database = url.database
-    if url.query.get("uri") in ("true", "1") or database.startswith("file:"):
-        database = database.removeprefix("file:").split("?")[0]
-        if "mode=memory" in database_url:
-            return None
-    return Path(database)
 
 
 def check_database_file(path: Path) -> None:
@@ -124,6 +111,18 @@ def check_writable(path: Path) -> None:
         )
 
 
+def backup_path(path: Path, state: adoption.DatabaseState) -> Path:
+    """`<file>.backup-<revision or detected state>-<UTC time>`, next to the database; never
+    the name of an existing file."""
+    moment = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.backup-{state.label}-{moment}")
+    attempt = 1
+    while target.exists():
+        attempt += 1
+        target = path.with_name(f"{path.name}.backup-{state.label}-{moment}-{attempt}")
+    return target
+
+
 def write_backup(path: Path, state: adoption.DatabaseState, *, write_ahead_log: bool = False) -> Path:
     """Copy the database next to itself and return the copy's path.
 
@@ -137,12 +136,7 @@ def write_backup(path: Path, state: adoption.DatabaseState, *, write_ahead_log: 
     open write transaction). The copy is written under a temporary name, synced, then
     renamed: a crash never leaves a half backup that looks whole.
     """
-    moment = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.backup-{state.label}-{moment}")
-    attempt = 1
-    while target.exists():
-        attempt += 1
-        target = path.with_name(f"{path.name}.backup-{state.label}-{moment}-{attempt}")
+    target = backup_path(path, state)
     partial = target.with_name(target.name + ".partial")
     copy_program = shutil.which("cp")
     if write_ahead_log or copy_program is None:
@@ -272,7 +266,7 @@ def _destination(context: EnvironmentContext) -> Any:
 
 
 @contextlib.contextmanager
-def _connection(context: EnvironmentContext, options: UpgradeOptions, path: Path | None) -> Iterator[Connection]:
+def _connection(context: EnvironmentContext, options: UpgradeOptions) -> Iterator[Connection]:
     """The connection to migrate on: the one a caller handed in, else our own engine's."""
     handed = context.config.attributes.get("connection")
     if isinstance(handed, Connection):
@@ -290,7 +284,8 @@ def _connection(context: EnvironmentContext, options: UpgradeOptions, path: Path
 def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> None:
     """env.py's online mode: detect, back up, repair, stamp, migrate, in one transaction."""
     config = context.config
-    config.attributes.setdefault("database_url", resolve_database_url())
+    if "database_url" not in config.attributes:  # resolving the default creates data/
+        config.attributes["database_url"] = resolve_database_url()
     options = UpgradeOptions.from_context(context)
     report = UpgradeReport(database=config.attributes["database_url"])
     config.attributes["report"] = report
@@ -298,7 +293,7 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
     if path is not None:
         check_database_file(path)
 
-    with refusing_sqlite_errors(path, options.busy_timeout), _connection(context, options, path) as connection:
+    with refusing_sqlite_errors(path, options.busy_timeout), _connection(context, options) as connection:
         configure(connection=connection, on_version_apply=report.step_applied)
         migration_context = context.get_context()
         read_only = bool(migration_context.opts.get("dont_mutate"))
@@ -316,7 +311,8 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
                 return
             if state.needs_stamp:
                 log.info("%s", _detected_sentence(state))
-            if _has_work(state, context) and path is not None:
+            has_work = _has_work(state, context)
+            if has_work and path is not None:
                 check_writable(path)
                 if options.backup and path.exists() and path.stat().st_size > 0:
                     journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
@@ -324,10 +320,11 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
                     log.info("backup written to %s", report.backup)
             if state.needs_stamp:
                 adoption.adopt(connection, state, migration_context)
-            violations_before = _foreign_key_violations(connection)
+            # Only violations the upgrade itself introduces count (StarPunk ran with keys off).
+            violations_before = _foreign_key_violations(connection) if has_work else set()
             report.start_steps()
             context.run_migrations()
-            broken = _foreign_key_violations(connection) - violations_before
+            broken = _foreign_key_violations(connection) - violations_before if has_work else set()
             if broken:
                 raise UpgradeRefused(
                     f"The upgrade would leave {len(broken)} row(s) whose foreign key points nowhere "

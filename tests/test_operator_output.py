@@ -109,3 +109,11 @@ def test_alembic_called_from_an_application_does_not_reset_its_logging(tmp_path)
     command.upgrade(config, "head")
 
     assert host_logging_snapshot() == before
+
+
+def test_ensure_schema_with_a_url_creates_nothing_in_the_working_folder(tmp_path, monkeypatch):
+    working = tmp_path / "app"
+    working.mkdir()
+    monkeypatch.chdir(working)
+    assert ensure_schema(f"sqlite:///{tmp_path / 'starpunk.db'}") == "009"
+    assert list(working.iterdir()) == []  # the default's data/ is made only when it is used
