@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Iterator
 
 from app import adoption
+from app.backup import backup_path
 from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused, database_file, head_revision, resolve_database_url
 from app.upgrade import (
     alembic_config,
-    backup_path,
     check_database_file,
     create_engine,
     refusing_sqlite_errors,

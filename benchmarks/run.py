@@ -125,7 +125,7 @@ def main() -> None:
                      f"{upgrades['small'] * 1000:.0f} ms", upgrades["large"] / upgrades["small"], "≤ 1.5"))
 
         from app.adoption import DatabaseState
-        from app.upgrade import write_backup
+        from app.backup import write_backup
 
         big = folder / "large-2.db"
         size = big.stat().st_size

@@ -21,6 +21,21 @@ PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+def _revision_chain() -> list[str]:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(Config(str(PROJECT / "alembic.ini")))
+    return [revision.revision for revision in reversed(list(script.walk_revisions()))]
+
+
+# Tests describe StarPunk's history; they never pin the head, which grows with every
+# schema change (`009` today, `010` tomorrow). Both come from the revision scripts.
+CHAIN = _revision_chain()
+HEAD = CHAIN[-1]
+# What the next schema change is called: StarPunk's numbering goes on after v0_1_0, v0_4_0, 001...
+NEXT_REVISION = f"{len(CHAIN) - 1:03}"
+
+
 @pytest.fixture
 def alembic_config() -> Config:
     return Config(str(PROJECT / "alembic.ini"))

@@ -13,7 +13,7 @@ from app import cli
 from app.adoption import SchemaShape, detect_state
 from app.db import UpgradeRefused, ensure_schema
 from app.upgrade import upgrade_database
-from conftest import digest, run, versions
+from conftest import CHAIN, HEAD, digest, run, versions
 from starpunk_history import STATES, assert_rows_kept, build, table_rows
 
 STATE_IDS = [state.name for state in STATES]
@@ -60,8 +60,8 @@ def test_status_reports_the_state_and_leaves_the_file_byte_identical(tmp_path, s
     status = status_of(database, capsys)
 
     assert digest(database) == before
-    assert (status["revision"], status["managed"], status["head"]) == (state.revision, False, "009")
-    assert status["pending"][-1:] == ([] if state.revision == "009" else ["009"])
+    assert (status["revision"], status["managed"], status["head"]) == (state.revision, False, HEAD)
+    assert status["pending"] == (CHAIN[CHAIN.index(state.revision) + 1:] if state.revision else CHAIN)
 
 
 def upgrade_with_alembic(database: Path) -> None:
@@ -74,7 +74,7 @@ def upgrade_with_starpunk_db(database: Path) -> None:
 
 
 def upgrade_with_ensure_schema(database: Path) -> None:
-    assert ensure_schema(f"sqlite:///{database}") == "009"
+    assert ensure_schema(f"sqlite:///{database}") == HEAD
 
 
 UPGRADES = [upgrade_with_alembic, upgrade_with_starpunk_db, upgrade_with_ensure_schema]
@@ -88,7 +88,7 @@ def test_every_state_reaches_head_intact(tmp_path, state, upgrade, fresh_install
 
     upgrade(database)
 
-    assert versions(database) == ["009"]
+    assert versions(database) == [HEAD]
     assert names(shape_of(database)) == names(fresh_install)
     assert_rows_kept(before, table_rows(database))
     db = sqlite3.connect(database)
@@ -132,7 +132,7 @@ def test_a_table_and_an_index_of_the_users_own_are_left_alone(tmp_path, capsys):
     assert db.execute("SELECT message FROM guestbook").fetchall() == [("hi",)]
     assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 'my_notes_by_update'").fetchone()
     db.close()
-    assert versions(database) == ["009"]
+    assert versions(database) == [HEAD]
 
 
 def refused(database: Path, capsys) -> str:

@@ -10,10 +10,9 @@ from alembic.config import Config
 
 from app import cli
 from app.db import ensure_schema
-from conftest import PROJECT, digest
+from conftest import CHAIN, HEAD, PROJECT, digest
 from starpunk_history import build
 
-UPGRADE_ORDER = ["002", "003", "004", "005", "006", "007", "008", "009"]
 
 
 def test_upgrade_prints_state_backup_each_revision_and_a_summary(tmp_path, capsys):
@@ -26,15 +25,18 @@ def test_upgrade_prints_state_backup_each_revision_and_a_summary(tmp_path, capsy
     assert lines[1] == f"backup written to {next(tmp_path.glob('starpunk.db.backup-*'))}"
     applied = [re.fullmatch(r"applied (\w+)  (StarPunk migration \1 .+)  \(\d+\.\d{3} s\)", line) for line in lines[2:-1]]
     assert all(applied), lines[2:-1]
-    assert [match.group(1) for match in applied] == UPGRADE_ORDER[1:]
-    assert re.fullmatch(rf"Done: {re.escape(str(database))} is at revision 009, 7 revision\(s\) applied in \d+\.\d\d s\.", lines[-1])
+    after_002 = CHAIN[CHAIN.index("002") + 1:]
+    assert [match.group(1) for match in applied] == after_002
+    assert re.fullmatch(
+        rf"Done: {re.escape(str(database))} is at revision {HEAD}, {len(after_002)} revision\(s\) applied in \d+\.\d\d s\.", lines[-1]
+    )
 
 
 def test_upgrade_of_a_database_at_head_says_there_is_nothing_to_do(tmp_path, capsys):
     database = tmp_path / "starpunk.db"
     ensure_schema(f"sqlite:///{database}")
     assert cli.main(["upgrade", str(database)]) == 0
-    assert capsys.readouterr().out.strip() == f"Nothing to do: {database} is at revision 009."
+    assert capsys.readouterr().out.strip() == f"Nothing to do: {database} is at revision {HEAD}."
 
 
 def test_dry_run_shows_the_plan_and_writes_nothing(tmp_path, capsys):
@@ -47,7 +49,7 @@ def test_dry_run_shows_the_plan_and_writes_nothing(tmp_path, capsys):
     assert "State:     rc.2 hybrid" in out
     assert "Repair:    CREATE INDEX idx_tokens_hash ON tokens(token_hash)" in out
     assert "Record:    schema_migrations row 002_secure_tokens_and_authorization_codes.sql" in out
-    assert re.findall(r"^Apply:     (\w+)", out, re.MULTILINE) == UPGRADE_ORDER[1:]
+    assert re.findall(r"^Apply:     (\w+)", out, re.MULTILINE) == CHAIN[CHAIN.index("002") + 1:]
     assert re.search(r"^Backup:    starpunk\.db\.backup-rc\.2-hybrid-\d{8}T\d{6}Z", out, re.MULTILINE)
     assert out.strip().endswith("Dry run: nothing was written.")
     assert digest(database) == before
@@ -64,7 +66,7 @@ def test_sql_prints_what_would_run_and_writes_nothing(tmp_path, capsys):
     assert "INSERT INTO alembic_version (version_num) VALUES ('001');" in out
     assert "DROP TABLE tokens;" in out and "CREATE VIRTUAL TABLE notes_fts USING fts5(" in out
     assert "CREATE TABLE media_variants (" in out
-    assert "UPDATE alembic_version SET version_num='009' WHERE alembic_version.version_num = '008';" in out
+    assert f"UPDATE alembic_version SET version_num='{HEAD}' WHERE alembic_version.version_num = '{CHAIN[-2]}';" in out
     assert digest(database) == before
 
 
@@ -75,8 +77,8 @@ def test_status_is_a_short_readable_report(tmp_path, capsys):
         f"Database:  {database}",
         "State:     v0.1 (not yet managed by Alembic: detected from its schema)",
         "Revision:  v0_1_0",
-        "Head:      009",
-        "Pending:   10 revision(s): v0_4_0 001 002 003 004 005 006 007 008 009",
+        f"Head:      {HEAD}",
+        f"Pending:   {len(CHAIN) - 1} revision(s): {' '.join(CHAIN[1:])}",
         "On upgrade: stamp v0_1_0",
     ]
 
@@ -93,7 +95,7 @@ def test_ensure_schema_is_quiet_and_leaves_the_hosts_logging_alone(tmp_path, cap
     before = host_logging_snapshot()
     database = build(tmp_path / "starpunk.db", "legacy v0.9.5")
 
-    assert ensure_schema(f"sqlite:///{database}") == "009"
+    assert ensure_schema(f"sqlite:///{database}") == HEAD
 
     out, err = capfd.readouterr()
     assert (out, err) == ("", "")
@@ -115,5 +117,5 @@ def test_ensure_schema_with_a_url_creates_nothing_in_the_working_folder(tmp_path
     working = tmp_path / "app"
     working.mkdir()
     monkeypatch.chdir(working)
-    assert ensure_schema(f"sqlite:///{tmp_path / 'starpunk.db'}") == "009"
+    assert ensure_schema(f"sqlite:///{tmp_path / 'starpunk.db'}") == HEAD
     assert list(working.iterdir()) == []  # the default's data/ is made only when it is used

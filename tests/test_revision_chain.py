@@ -11,19 +11,20 @@ from alembic.script import ScriptDirectory
 
 from app.db import head_revision
 from app.upgrade import upgrade_database
-from conftest import PROJECT, digest, run, versions
+from conftest import CHAIN, HEAD, NEXT_REVISION, PROJECT, digest, run, versions
 from starpunk_history import assert_rows_kept, fill, table_rows
 
-CHAIN = ["v0_1_0", "v0_4_0", "001", "002", "003", "004", "005", "006", "007", "008", "009"]
+# StarPunk's documented history; later schema changes continue it (010, 011, ...).
+STARPUNK_HISTORY = ["v0_1_0", "v0_4_0", "001", "002", "003", "004", "005", "006", "007", "008", "009"]
 
 
-def test_history_is_the_documented_chain(alembic_config):
-    script = ScriptDirectory.from_config(alembic_config)
-    assert [revision.revision for revision in reversed(list(script.walk_revisions()))] == CHAIN
+def test_history_starts_with_starpunks_releases_and_continues_its_numbering():
+    assert CHAIN[: len(STARPUNK_HISTORY)] == STARPUNK_HISTORY
+    assert CHAIN[len(STARPUNK_HISTORY):] == [f"{n:03}" for n in range(10, len(CHAIN) - 1)]
 
 
 def test_head_read_without_alembic_is_alembics_head(alembic_config):
-    assert head_revision() == ScriptDirectory.from_config(alembic_config).get_current_head() == "009"
+    assert head_revision() == ScriptDirectory.from_config(alembic_config).get_current_head() == HEAD
 
 
 def test_every_revision_file_is_named_after_its_id_and_documents_rows_and_downgrade(alembic_config):
@@ -80,14 +81,14 @@ def test_downgrade_to_base_leaves_no_starpunk_table(tmp_path):
 
 FAILING_REVISION = '''"""A revision that fails half-way, after a table rebuild and new tables.
 
-Revision ID: 010
-Revises: 009
+Revision ID: {revision}
+Revises: {down_revision}
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "010"
-down_revision = "009"
+revision = "{revision}"
+down_revision = "{down_revision}"
 branch_labels = None
 depends_on = None
 
@@ -121,7 +122,9 @@ def test_a_revision_failing_half_way_leaves_the_file_exactly_as_it_was(tmp_path)
     db = sqlite3.connect(database)
     fill(db)
     db.close()
-    project = project_copy_with(tmp_path, "010_fails_half_way.py", FAILING_REVISION)
+    project = project_copy_with(
+        tmp_path, f"{NEXT_REVISION}_fails_half_way.py", FAILING_REVISION.format(revision=NEXT_REVISION, down_revision=HEAD)
+    )
     before = digest(database)
 
     result = run("alembic", "-x", "backup=false", "upgrade", "head", database=database, cwd=project)
@@ -133,7 +136,7 @@ def test_a_revision_failing_half_way_leaves_the_file_exactly_as_it_was(tmp_path)
     names = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     db.close()
     assert "half_built" not in names and not any(name.startswith("_alembic_tmp") for name in names)
-    assert versions(database) == ["009"]
+    assert versions(database) == [HEAD]
 
 
 def test_autogenerate_writes_a_batch_revision_whose_rebuild_keeps_cascading_children(tmp_path):
@@ -158,15 +161,15 @@ def test_autogenerate_writes_a_batch_revision_whose_rebuild_keeps_cascading_chil
     config = Config(str(project / "alembic.ini"))
     config.attributes.update(database_url=f"sqlite:///{database}", target_metadata=changed)
 
-    command.revision(config, message="longer media filenames", autogenerate=True, rev_id="010")
+    command.revision(config, message="longer media filenames", autogenerate=True, rev_id=NEXT_REVISION)
 
-    written = (project / "alembic" / "versions" / "010_longer_media_filenames.py").read_text()
+    written = (project / "alembic" / "versions" / f"{NEXT_REVISION}_longer_media_filenames.py").read_text()
     assert "with op.batch_alter_table('media', schema=None) as batch_op:" in written
     assert "type_=sa.String(length=200)" in written
     result = run("alembic", "upgrade", "head", database=database, cwd=project)
     assert result.returncode == 0, result.stderr
-    assert versions(database) == ["010"]
-    # The environment that runs knows revision 010, so a second run finds nothing to do.
+    assert versions(database) == [NEXT_REVISION]
+    # The environment that runs knows the new revision, so a second run finds nothing to do.
     again = run("alembic", "upgrade", "head", database=database, cwd=project)
     assert again.returncode == 0, again.stdout + again.stderr
     after = table_rows(database)
