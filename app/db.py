@@ -16,7 +16,11 @@ import sqlite3
 import urllib.parse
 from pathlib import Path
 
-SCRIPT_LOCATION = Path(__file__).resolve().parent.parent / "alembic"
+# The Alembic scripts (env.py, versions/, the template): a wheel carries the repo's alembic/
+# folder as app/migrations, next to this file; a checkout (or an editable install) has it
+# beside app/. Never site-packages/alembic, which is the Alembic library itself.
+_PACKAGED_SCRIPTS = Path(__file__).resolve().parent / "migrations"
+SCRIPT_LOCATION = _PACKAGED_SCRIPTS if (_PACKAGED_SCRIPTS / "env.py").is_file() else _PACKAGED_SCRIPTS.parent.parent / "alembic"
 DEFAULT_DATABASE_URL = "sqlite:///data/starpunk.db"
 # Longer than the slowest upgrade StarPunk has (rehashing a few hundred thousand sessions
 # takes about a second), so that workers queued behind the one migrating never give up.
