@@ -1,10 +1,8 @@
-"""`starpunk-db`: the StarPunk database's state and upgrade, for operators.
+"""`starpunk-db`: the StarPunk database, for operators: state, history, upgrade, downgrade,
+stamp, backups, restore. `starpunk-db` alone, or `starpunk-db COMMAND --help`, says more.
 
-    starpunk-db status [--json] [PATH_OR_URL]
-    starpunk-db upgrade [--to REV] [--no-backup] [--dry-run | --sql] [PATH_OR_URL]
-
-A plain path means a SQLite file; without one, the same database as `alembic` uses
-(DATABASE_URL, else DATABASE_PATH, else data/starpunk.db).
+This module parses arguments and prints; the work is done in app.upgrade, app.downgrade,
+app.stamp, app.backup_listing and app.restore.
 """
 
 from __future__ import annotations
@@ -13,7 +11,9 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,14 @@ from typing import Iterator
 
 from app import adoption
 from app.backup import backup_path
-from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused, database_file, head_revision, resolve_database_url
+from app.db import (
+    DEFAULT_BUSY_TIMEOUT,
+    DEFAULT_DATABASE_URL,
+    UpgradeRefused,
+    database_file,
+    head_revision,
+    resolve_database_url,
+)
 from app.upgrade import (
     alembic_config,
     check_database_file,
@@ -31,10 +38,15 @@ from app.upgrade import (
 )
 
 
-def _database_url(argument: str | None) -> str:
-    if argument is None:
+def _database_url(argument: str | None, *, create_default_folder: bool = False) -> str:
+    if argument is not None:
+        return argument if "://" in argument else f"sqlite:///{argument}"
+    if create_default_folder or os.environ.get("DATABASE_URL") or os.environ.get("DATABASE_PATH"):
         return resolve_database_url()
-    return argument if "://" in argument else f"sqlite:///{argument}"
+    return DEFAULT_DATABASE_URL  # a command that only reads creates no data/ folder
+
+
+MISSING = "missing"
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,8 @@ class Status:
 def read_status(database_url: str) -> Status:
     """The database's state, read through a read-only connection: the file is never written."""
     path = database_file(database_url)
+    if path is not None and not path.exists() and not path.is_symlink():
+        return Status(str(path), adoption.DatabaseState(MISSING, None, managed=False), path)
     if path is not None:
         check_database_file(path)
         if not path.exists() or path.stat().st_size == 0:
@@ -83,6 +97,8 @@ def read_status(database_url: str) -> Status:
 def print_status(status: Status) -> None:
     facts = status.as_dict()
     how = "managed by Alembic" if status.state.managed else "not yet managed by Alembic: detected from its schema"
+    if status.state.name == MISSING:
+        how = "no file at this path; StarPunk's first start or `starpunk-db upgrade` creates it"
     pending = facts["pending"]
     print(f"Database:  {facts['database']}")
     print(f"State:     {facts['state']} ({how})")
@@ -147,23 +163,126 @@ def progress_on_stdout() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="starpunk-db", description="StarPunk's database: state and upgrades.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    status_parser = commands.add_parser("status", help="what the database is and what an upgrade would do (read-only)")
-    status_parser.add_argument("--json", action="store_true", help="one JSON object instead of a report")
-    status_parser.add_argument("database", nargs="?", metavar="PATH_OR_URL")
-    upgrade_parser = commands.add_parser("upgrade", help="bring the database to head (or --to REV)")
-    upgrade_parser.add_argument("--to", default="head", metavar="REV", help="target revision (default: head)")
-    upgrade_parser.add_argument("--no-backup", action="store_true", help="do not copy the database before changing it")
-    upgrade_parser.add_argument("--busy-timeout", type=float, default=DEFAULT_BUSY_TIMEOUT, metavar="SECONDS",
-                                help=f"how long to wait for another writer (default {DEFAULT_BUSY_TIMEOUT:g})")
-    mode = upgrade_parser.add_mutually_exclusive_group()
+DATABASE_HELP = (
+    "Database: the one named on the command line (a file path, or for some commands any "
+    "SQLAlchemy URL), else $DATABASE_URL, else $DATABASE_PATH, else data/starpunk.db in the "
+    "current folder."
+)
+BACKUP_HELP = (
+    "Backups:  written next to the database file, as <file>.backup-<revision or state>-<UTC time>, "
+    "never deleted for you; `starpunk-db backups` lists them, `starpunk-db restore` goes back to one."
+)
+OVERVIEW = f"""\
+Read only:  status, history, backups (and upgrade --dry-run / --sql, any --dry-run).
+Writes:     upgrade, downgrade, stamp, restore; each backs the file up first.
+
+{textwrap.fill(DATABASE_HELP, 96, subsequent_indent="          ")}
+{textwrap.fill(BACKUP_HELP, 96, subsequent_indent="          ")}
+
+Exit status: 0 done, or nothing to do; 1 refused: one sentence on stderr says what was found and
+what to do, and the database was not changed; 2 the command line itself is wrong.
+`starpunk-db COMMAND --help` says what a command reads and writes."""
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        installed = metadata.version("starpunk-migrations")
+    except metadata.PackageNotFoundError:
+        installed = "(not installed)"
+    return f"starpunk-db {installed}, schema head {head_revision()}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="starpunk-db",
+        description="StarPunk's database: what it is, and every change to it, for operators.",
+        epilog=OVERVIEW,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, summary: str, details: str) -> argparse.ArgumentParser:
+        description = "\n\n".join([
+            summary[0].upper() + summary[1:] + ".",
+            textwrap.fill(details, 96),
+            textwrap.fill(DATABASE_HELP, 96, subsequent_indent="          ")
+            + "\n" + textwrap.fill(BACKUP_HELP, 96, subsequent_indent="          "),
+        ])
+        return commands.add_parser(name, help=summary, description=description,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def busy_timeout(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--busy-timeout", type=float, default=DEFAULT_BUSY_TIMEOUT, metavar="SECONDS",
+                         help=f"how long to wait for another writer (default {DEFAULT_BUSY_TIMEOUT:g})")
+
+    status = command("status", "what the database is and what an upgrade would do",
+                     "Read-only: never writes, creates nothing (a missing file is reported as missing).")
+    status.add_argument("--json", action="store_true", help="one JSON object instead of a report")
+    status.add_argument("database", nargs="?", metavar="PATH_OR_URL")
+
+    history = command("history", "every revision, with the StarPunk release it belongs to; the database's own marked",
+                      "Read-only: never writes.")
+    history.add_argument("database", nargs="?", metavar="PATH_OR_URL")
+
+    upgrade = command("upgrade", "bring the database to head (or --to REV)",
+                      "Writes: detects and stamps a file Alembic has never seen, then runs the revisions, all in "
+                      "one transaction; a backup of an existing file is written first (unless --no-backup).")
+    upgrade.add_argument("--to", default="head", metavar="REV", help="target revision (default: head)")
+    upgrade.add_argument("--no-backup", action="store_true", help="do not copy the database before changing it")
+    busy_timeout(upgrade)
+    mode = upgrade.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="show the plan and write nothing")
     mode.add_argument("--sql", action="store_true", help="print the SQL that would run and write nothing")
-    upgrade_parser.add_argument("database", nargs="?", metavar="PATH_OR_URL")
+    upgrade.add_argument("database", nargs="?", metavar="PATH_OR_URL")
+
+    downgrade = command("downgrade", "go back to an earlier revision (--to REV, or base)",
+                        "Writes, after a backup (always). Lists what each reverted revision cannot bring back; when "
+                        "that is anything, nothing is done without --yes.")
+    downgrade.add_argument("--to", required=True, metavar="REV", help="the revision to go back to")
+    downgrade.add_argument("--yes", action="store_true", help="go ahead although data listed as lost is lost")
+    downgrade.add_argument("--dry-run", action="store_true", help="show what would be reverted and lost; write nothing")
+    busy_timeout(downgrade)
+    downgrade.add_argument("database", nargs="?", metavar="PATH_OR_URL")
+
+    stamp = command("stamp", "record the database's revision without running any",
+                    "Writes alembic_version (and, for a file Alembic has never seen, the repairs and "
+                    "schema_migrations rows an upgrade would add), after a backup. Without --force: the revision "
+                    "detection finds from the schema. With --force REV: that revision, whatever the schema "
+                    "(for a file detection cannot place). It always says what it does first.")
+    stamp.add_argument("--force", metavar="REV", help="stamp this revision, whatever detection says")
+    stamp.add_argument("--dry-run", action="store_true", help="say what would be stamped; write nothing")
+    busy_timeout(stamp)
+    stamp.add_argument("database", nargs="?", metavar="PATH_OR_URL")
+
+    backups = command("backups", "the backups next to the database, newest first",
+                      "Read-only: never writes, not even beside the backups. For each: when it was taken, the "
+                      "revision and StarPunk state it holds, its size, its path.")
+    backups.add_argument("--json", action="store_true", help="a JSON list of objects instead of a table")
+    backups.add_argument("database", nargs="?", metavar="PATH")
+
+    restore = command("restore", "replace the database's content with a backup's",
+                      "Writes: checks the backup (SQLite's integrity check, a StarPunk state), takes the write lock "
+                      "like an upgrade, backs up the live file (so the restore can be undone), then copies the "
+                      "backup in through SQLite: the same file, permissions and journal mode; other connections see "
+                      "the old content or the new, never a mix. A damaged or foreign backup is refused, the live "
+                      "file untouched.")
+    restore.add_argument("backup", metavar="BACKUP", help="the backup file to go back to")
+    busy_timeout(restore)
+    restore.add_argument("database", nargs="?", metavar="PATH")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     arguments = parser.parse_args(argv)
-    database_url = _database_url(arguments.database)
+    if arguments.command is None:
+        parser.print_help()
+        return 0
+    writes = arguments.command == "upgrade" and not (arguments.dry_run or arguments.sql)
+    database_url = _database_url(arguments.database, create_default_folder=writes)
 
     try:
         if arguments.command == "status":
@@ -172,6 +291,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(status.as_dict(), indent=2))
             else:
                 print_status(status)
+        elif arguments.command == "history":
+            run_history(database_url)
+        elif arguments.command == "downgrade":
+            return run_downgrade(database_url, arguments)
+        elif arguments.command == "stamp":
+            return run_stamp(database_url, arguments)
+        elif arguments.command == "backups":
+            run_backups(_file(database_url), arguments.json)
+        elif arguments.command == "restore":
+            run_restore(Path(arguments.backup), _file(database_url), arguments.busy_timeout)
         elif arguments.dry_run:
             print_plan(read_status(database_url), arguments.to, backup=not arguments.no_backup)
         elif arguments.sql:
@@ -192,6 +321,158 @@ def main(argv: list[str] | None = None) -> int:
         print(f"starpunk-db: {refusal}", file=sys.stderr)
         return 1
     return 0
+
+
+def _file(database_url: str) -> Path:
+    path = database_file(database_url)
+    if path is None:
+        raise UpgradeRefused(f"{database_url} is not a SQLite file; backups and restore work on a database file's path.")
+    return path
+
+
+def _described(state: adoption.DatabaseState) -> str:
+    if state.revision is None:
+        return state.name
+    return f"{state.name} (revision {state.revision}" + ("" if state.managed else ", detected from its schema") + ")"
+
+
+def run_history(database_url: str) -> None:
+    from app.history import revision_history
+
+    try:
+        status = read_status(database_url)
+        current, note = status.state.revision, _described(status.state)
+        database = status.database
+    except UpgradeRefused as refusal:
+        current, note, database = None, f"not known: {refusal}", database_file(database_url) or database_url
+    head = head_revision()
+    print(f"Database:  {database}: {note}")
+    print(f"  {'revision':<9} {'release':<12} what it does")
+    for entry in revision_history():
+        mark = "*" if entry.revision == current else " "
+        tail = "  (head)" if entry.revision == head else ""
+        print(f"{mark} {entry.revision:<9} {entry.release:<12} {entry.summary}{tail}")
+    if current is not None:
+        print(f"* the database's revision{'' if status.state.managed else ' (detected, not yet stamped)'}")
+
+
+def run_downgrade(database_url: str, arguments: argparse.Namespace) -> int:
+    from app.downgrade import downgrade_database, plan_downgrade
+
+    status = read_status(database_url)
+    if status.state.name == MISSING:
+        raise UpgradeRefused(f"There is no database at {status.database}; nothing to downgrade.")
+    plan = plan_downgrade(status.state.revision, arguments.to)
+    if not plan.reverted:
+        print(f"Nothing to do: {status.database} is at revision {status.state.revision}.")
+        return 0
+    print(f"Database:  {status.database}: {_described(status.state)}")
+    print(f"Target:    {plan.target or 'base (no table left)'}")
+    for entry in plan.reverted:
+        print(f"Revert:    {entry.revision}  {entry.summary}")
+        if entry.downgrade_loses:
+            print(f"           cannot bring back: {entry.downgrade_loses}")
+    if status.path is not None:
+        print(f"Backup:    written first, next to the database ({status.path.name}.backup-...)")
+    if arguments.dry_run:
+        print("Dry run: nothing was written.")
+        return 0
+    if plan.losses and not arguments.yes:
+        print("starpunk-db: this downgrade loses what is listed above and nothing was changed; "
+              "run it again with --yes to go ahead (a backup is written first).", file=sys.stderr)
+        return 1
+    with progress_on_stdout():
+        report = downgrade_database(database_url, arguments.to, busy_timeout=arguments.busy_timeout)
+    print(f"Done: {status.database} is at revision {report.revision or 'base'}, "
+          f"{len(report.applied)} revision(s) reverted" + (f"; the backup is {report.backup}." if report.backup else "."))
+    return 0
+
+
+def run_stamp(database_url: str, arguments: argparse.Namespace) -> int:
+    from app.stamp import force_stamp, stamp_detected, stamp_differences
+
+    if arguments.force:
+        try:
+            found = _described(read_status(database_url).state)
+        except UpgradeRefused as refusal:
+            found = f"detection cannot place it ({refusal})"
+        shown = database_file(database_url) or database_url
+        print(f"Stamping {arguments.force} on {shown}, whatever its schema; detection says: {found}.")
+        if arguments.dry_run:
+            print("Dry run: nothing was written.")
+            return 0
+        report = force_stamp(database_url, arguments.force, busy_timeout=arguments.busy_timeout)
+        if report.backup:
+            print(f"backup written to {report.backup}")
+        before = ", ".join(report.previous) or "no stamp"
+        print(f"Done: {report.database} is stamped {report.revision} (was: {before}); no revision was run.")
+        return 0
+
+    status = read_status(database_url)
+    state = status.state
+    if state.name == MISSING:
+        raise UpgradeRefused(f"There is no database at {status.database}; nothing to stamp.")
+    if state.revision is None:
+        print(f"Nothing to stamp: {status.database} holds no StarPunk table; `starpunk-db upgrade` creates the schema.")
+        return 0
+    if state.managed:
+        differences = stamp_differences(database_url, state.revision)
+        if differences:
+            raise UpgradeRefused(
+                f"{status.database} is stamped {state.revision}, but its schema differs from that revision's "
+                f"({'; '.join(differences[:3])}); nothing was changed: if you know which revision the schema is, "
+                "run `starpunk-db stamp --force REV`."
+            )
+        print(f"Nothing to do: {status.database} is stamped {state.revision}, and its schema is that revision's.")
+        return 0
+    print(f"Stamping {state.revision} on {status.database}: detected {_described(state)}"
+          + (f", after {len(state.repairs)} repair(s)" if state.repairs else "")
+          + (f", adding {len(state.missing_migration_rows)} schema_migrations row(s)" if state.missing_migration_rows else "")
+          + "; no revision is run.")
+    if arguments.dry_run:
+        print("Dry run: nothing was written.")
+        return 0
+    with progress_on_stdout():
+        report = stamp_detected(database_url, state, busy_timeout=arguments.busy_timeout)
+    print(f"Done: {status.database} is stamped {report.revision}.")
+    return 0
+
+
+def _size(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+
+def run_backups(database: Path, as_json: bool) -> None:
+    from app.backup_listing import list_backups
+
+    entries = list_backups(database)
+    if as_json:
+        print(json.dumps([entry.as_dict() for entry in entries], indent=2))
+        return
+    if not entries:
+        print(f"No backups of {database} (they are written next to it, as {database.name}.backup-*).")
+        return
+    print(f"Backups of {database}, newest first:")
+    for entry in entries:
+        print(f"  {entry.created:%Y-%m-%d %H:%M:%S} UTC  {entry.revision or '-':<7} {_size(entry.size):>9}  "
+              f"{entry.path}  {entry.state}")
+
+
+def run_restore(backup: Path, database: Path, busy_timeout: float) -> None:
+    from app.restore import restore_database
+
+    report = restore_database(backup, database, busy_timeout)
+    print(f"Checked:   {backup} is sound (integrity check ok) and holds {_described(report.state)}.")
+    if report.undo_backup:
+        print(f"Backup:    {database} as it was ({report.previous_state}) is kept as {report.undo_backup}; "
+              "restore that to undo this restore.")
+    print(f"Restored:  {database} now holds the backup's content (journal mode {report.journal_mode}).")
+    if report.state.revision != head_revision():
+        print("Next:      StarPunk upgrades it at its next start; or run `starpunk-db upgrade` now.")
 
 
 if __name__ == "__main__":

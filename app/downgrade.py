@@ -1,0 +1,55 @@
+"""Going back to an earlier revision: what it would lose, then the downgrade itself.
+
+The downgrade runs through Alembic and env.py like an upgrade (app.upgrade): one locked
+transaction, a backup of the file first, refusals that touch nothing. What each reverted
+revision cannot bring back is read from its docstring (app.history).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused
+from app.history import RevisionEntry, revision_history
+from app.upgrade import UpgradeReport, alembic_config
+
+
+@dataclass(frozen=True)
+class DowngradePlan:
+    current: str | None
+    target: str | None  # None: base, every table dropped
+    reverted: list[RevisionEntry]  # newest first, in the order they run
+
+    @property
+    def losses(self) -> list[RevisionEntry]:
+        return [entry for entry in self.reverted if entry.loses_data]
+
+
+def plan_downgrade(current: str | None, target: str) -> DowngradePlan:
+    """The revisions a downgrade from `current` to `target` reverts; `UpgradeRefused` for a
+    target that is unknown or not below `current`."""
+    history = revision_history()
+    chain = [entry.revision for entry in history]
+    wanted = None if target == "base" else target
+    if wanted is not None and wanted not in chain:
+        raise UpgradeRefused(
+            f"There is no revision {target!r}; `starpunk-db history` lists them ({', '.join(chain)}, or base)."
+        )
+    if current is None:
+        raise UpgradeRefused("The database has no revision yet (it is empty); there is nothing to downgrade.")
+    position = chain.index(current)
+    stop = -1 if wanted is None else chain.index(wanted)
+    if stop > position:
+        raise UpgradeRefused(
+            f"Revision {target} is newer than the database's revision {current}; use `starpunk-db upgrade --to {target}`."
+        )
+    return DowngradePlan(current, wanted, list(reversed(history[stop + 1 : position + 1])))
+
+
+def downgrade_database(database_url: str, target: str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> UpgradeReport:
+    """`alembic downgrade TARGET`, with the backup written first (never optional here)."""
+    from alembic import command
+
+    config = alembic_config(database_url, backup=True, busy_timeout=busy_timeout)
+    command.downgrade(config, target)
+    return config.attributes["report"]

@@ -1,0 +1,128 @@
+"""Going back to a backup, while StarPunk may still be running.
+
+The backup is checked first (SQLite's integrity check, and a state detection recognises);
+then, like an upgrade, the write lock on the live file is taken and a backup of the live
+file is written, so that the restore itself can be undone. The backup's pages are then
+copied into the live file through SQLite's backup API, on a connection to that file: it
+stays the same file (inode, owner, permissions), keeps its journal mode, and the copy is one
+write transaction, so other connections see the old content or the new, never a mix.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from app import adoption
+from app.backup import write_backup
+from app.backup_listing import backup_state
+from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused
+from app.upgrade import check_database_file, check_writable, create_engine, refusing_sqlite_errors
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    database: Path
+    restored_from: Path
+    state: adoption.DatabaseState  # what the live file holds now
+    previous_state: str  # what it held before
+    undo_backup: Path | None  # the live file as it was; None when there was no live file
+    journal_mode: str
+
+
+class _Busy(Exception):
+    pass
+
+
+def check_backup(backup: Path) -> adoption.DatabaseState:
+    """The backup's state, if it is a sound StarPunk database; else one sentence why not."""
+    if not backup.is_file():
+        raise UpgradeRefused(f"Refusing to restore {backup}: there is no such file; `starpunk-db backups` lists the backups.")
+    try:
+        check_database_file(backup)
+        uri = "file:" + urllib.parse.quote(str(backup.resolve())) + "?mode=ro&immutable=1"
+        connection = sqlite3.connect(uri, uri=True)
+        try:
+            problems = [row[0] for row in connection.execute("PRAGMA integrity_check")]
+        except sqlite3.Error as error:
+            problems = [str(error)]
+        finally:
+            connection.close()
+        if problems != ["ok"]:
+            raise UpgradeRefused(f"SQLite's integrity check finds it damaged ({problems[0]})")
+        state = backup_state(backup)
+    except UpgradeRefused as refusal:
+        raise UpgradeRefused(_refusal(backup, str(refusal))) from None
+    return state
+
+
+def _refusal(backup: Path, reason: str) -> str:
+    """One sentence: the first clause of what was found, and what to do instead."""
+    clause = reason.split("; ")[0].rstrip(".")
+    for subject in (str(backup), "The database"):
+        if clause.startswith(subject + " "):
+            clause = "it" + clause[len(subject):]
+    return (f"Refusing to restore {backup}: {clause}; pick another backup (starpunk-db backups lists them), "
+            "the live database was not touched.")
+
+
+def _live_label(connection) -> adoption.DatabaseState:
+    """The live file's state, for the name of its backup; a file detection does not
+    recognise is still backed up (it is what is being replaced)."""
+    try:
+        return adoption.inspect_database(connection)
+    except UpgradeRefused:
+        return adoption.DatabaseState("unrecognised", None, managed=False)
+
+
+def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> RestoreReport:
+    """Replace the content of `database` with that of `backup`, after backing it up."""
+    restored_state = check_backup(backup)
+    if backup.resolve() == database.resolve():
+        raise UpgradeRefused(f"{backup} is the live database itself; give the path of a backup.")
+    try:
+        check_database_file(database)
+    except UpgradeRefused as refusal:
+        raise UpgradeRefused(
+            f"{refusal} To restore over it, move it aside first (for example: mv {database} {database}.damaged)."
+        ) from None
+    check_writable(database)
+    existed = database.exists() and database.stat().st_size > 0
+
+    engine = create_engine(f"sqlite:///{database}", busy_timeout)
+    try:
+        with refusing_sqlite_errors(database, busy_timeout), engine.connect() as connection:
+            undo_backup = None
+            with connection.begin():  # BEGIN IMMEDIATE: no other writer until the undo backup is written
+                journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+                previous = _live_label(connection) if existed else adoption.DatabaseState("missing", None, managed=False)
+                if existed:
+                    undo_backup = write_backup(database, previous, write_ahead_log=journal_mode == "wal")
+            # The backup API needs a destination with no open transaction; it takes the
+            # write lock again itself (waiting up to busy_timeout) and copies in one step.
+            live = connection.connection.driver_connection
+            source = sqlite3.connect("file:" + urllib.parse.quote(str(backup.resolve())) + "?mode=ro&immutable=1", uri=True)
+            try:
+                source.backup(live, progress=_give_up_when_busy)
+            except _Busy:
+                raise UpgradeRefused(
+                    f"{database} is locked by another program writing to it, still after {busy_timeout:g} seconds; "
+                    f"stop that program or wait for it to finish, then try again (its backup {undo_backup} was kept)."
+                ) from None
+            finally:
+                source.close()
+            # A backup of a WAL database says "WAL" in its header: keep the live file's own mode.
+            mode_now = live.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode_now != journal_mode and "wal" in (mode_now, journal_mode):
+                mode_now = live.execute(f"PRAGMA journal_mode = {journal_mode}").fetchone()[0]
+    finally:
+        engine.dispose()
+    return RestoreReport(database, backup, restored_state, previous.name, undo_backup, mode_now)
+
+
+def _give_up_when_busy(status: int, remaining: int, total: int) -> None:
+    # Python retries a busy step forever; SQLite's busy handler has already waited.
+    if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        raise _Busy

@@ -1,0 +1,196 @@
+"""`starpunk-db restore`: back to a backup, with the live file backed up first, in place,
+through SQLite; damaged or foreign backups refused with the live file untouched."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app import cli
+from conftest import HEAD, digest, run, versions
+from starpunk_history import build, table_rows
+
+
+def dump(path: Path) -> list[str]:
+    """The whole content of a database as SQL: equal dumps, equal databases."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return list(db.iterdump())
+    finally:
+        db.close()
+
+
+def add_note(path: Path, slug: str) -> None:
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO notes (slug, file_path, published, created_at, updated_at) "
+               "VALUES (?, ?, 1, '2026-01-01', '2026-01-01')", (slug, f"notes/{slug}.md"))
+    db.commit()
+    db.close()
+
+
+def backups(folder: Path) -> set[Path]:
+    return set(folder.glob("starpunk.db.backup-*"))
+
+
+@pytest.fixture
+def upgraded(tmp_path) -> tuple[Path, Path]:
+    """A legacy file upgraded by starpunk-db: the live file at head, and the backup it wrote."""
+    database = build(tmp_path / "starpunk.db", "legacy v0.9.5")
+    assert cli.main(["upgrade", str(database)]) == 0
+    (backup,) = backups(tmp_path)
+    return database, backup
+
+
+def test_restore_round_trip_keeps_the_file_and_the_pre_restore_content(upgraded, capsys):
+    database, backup = upgraded
+    add_note(database, "written-after-the-upgrade")
+    database.chmod(0o640)
+    inode = database.stat().st_ino
+    before_restore = dump(database)
+    capsys.readouterr()
+
+    assert cli.main(["restore", str(backup), str(database)]) == 0
+
+    assert dump(database) == dump(backup)
+    (undo,) = backups(database.parent) - {backup}
+    assert dump(undo) == before_restore
+    assert database.stat().st_ino == inode and database.stat().st_mode & 0o777 == 0o640
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"Checked:   {backup} is sound (integrity check ok) and holds v0.8 / legacy v0.9.x (revision 001, detected from its schema)."
+    assert out[1].startswith(f"Backup:    {database} as it was (") and out[1].endswith(f"is kept as {undo}; restore that to undo this restore.")
+    assert out[2] == f"Restored:  {database} now holds the backup's content (journal mode delete)."
+    assert out[3] == "Next:      StarPunk upgrades it at its next start; or run `starpunk-db upgrade` now."
+
+    # and the restore itself can be undone
+    assert cli.main(["restore", str(undo), str(database)]) == 0
+    assert dump(database) == before_restore
+    assert versions(database) == [HEAD]
+
+
+@pytest.mark.parametrize("live_mode, backup_mode", [("wal", "delete"), ("delete", "wal")])
+def test_restore_keeps_the_live_files_journal_mode(tmp_path, live_mode, backup_mode):
+    database = build(tmp_path / "starpunk.db", "v1.4")
+    backup = build(tmp_path / "elsewhere.db", "v1.3")
+    for path, mode in ((database, live_mode), (backup, backup_mode)):
+        db = sqlite3.connect(path)
+        db.execute(f"PRAGMA journal_mode = {mode}")
+        db.close()
+
+    assert cli.main(["restore", str(backup), str(database)]) == 0
+
+    db = sqlite3.connect(database)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == live_mode
+    db.close()
+    assert table_rows(database) == table_rows(backup)
+
+
+def test_a_reader_sees_the_old_content_or_the_new_never_a_mix(tmp_path):
+    database = build(tmp_path / "starpunk.db", "v1.4")
+    backup = build(tmp_path / "older.db", "v1.0")
+    reader = sqlite3.connect(database, isolation_level=None)
+    reader.execute("PRAGMA journal_mode = wal")
+    reader.execute("BEGIN")
+    old_tables = {row[0] for row in reader.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    result = run("starpunk-db", "restore", str(backup), str(database))
+
+    assert result.returncode == 0, result.stderr
+    # inside its transaction, the reader still sees the whole of the old content
+    assert {row[0] for row in reader.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == old_tables
+    assert reader.execute("SELECT count(*) FROM media_variants").fetchone()[0] == 2
+    reader.execute("COMMIT")
+    # its next transaction sees the whole of the new
+    assert "media_variants" not in {row[0] for row in reader.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert reader.execute("SELECT count(*) FROM notes").fetchone()[0] == 3
+    reader.close()
+
+
+def damaged(folder: Path) -> Path:
+    """A StarPunk backup whose notes pages were overwritten: the header and schema read fine."""
+    path = build(folder / "damaged.db", "v1.4")
+    db = sqlite3.connect(path)
+    db.executemany("INSERT INTO notes (slug, file_path, created_at, updated_at) VALUES (?, ?, '', '')",
+                   [(f"n{i}", f"{i}" + "x" * 500) for i in range(200)])
+    db.commit()
+    root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'notes'").fetchone()[0]
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    with path.open("r+b") as file:
+        file.seek((root - 1) * page_size + 8)
+        file.write(b"\xff" * 64)
+    return path
+
+
+def foreign(folder: Path) -> Path:
+    path = folder / "other-app.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    db.commit()
+    db.close()
+    return path
+
+
+def not_a_database(folder: Path) -> Path:
+    path = folder / "notes.txt"
+    path.write_text("not a database\n" * 20)
+    return path
+
+
+def truncated(folder: Path) -> Path:
+    path = folder / "truncated.db"
+    path.write_bytes(build(folder / "whole.db", "v1.4").read_bytes()[:6000])
+    (folder / "whole.db").unlink()
+    return path
+
+
+@pytest.mark.parametrize("make_backup, reason", [
+    (damaged, "SQLite's integrity check finds it damaged ("),
+    (foreign, "it holds no StarPunk table (it has invoices)"),
+    (not_a_database, "it is not a SQLite database"),
+    (truncated, "it is truncated"),
+])
+def test_a_damaged_or_foreign_backup_is_refused_and_the_live_file_untouched(tmp_path, make_backup, reason):
+    backup_folder = tmp_path / "kept"
+    backup_folder.mkdir()
+    bad = make_backup(backup_folder)
+    database = build(tmp_path / "starpunk.db", "v1.4")
+    before, listing = digest(database), sorted(tmp_path.rglob("*"))
+
+    result = run("starpunk-db", "restore", str(bad), str(database))
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"starpunk-db: Refusing to restore {bad}: ") and reason in line
+    assert line.endswith("the live database was not touched.")
+    assert digest(database) == before
+    assert sorted(tmp_path.rglob("*")) == listing
+
+
+def test_restore_waits_for_a_writer_and_gives_up_touching_nothing(upgraded):
+    database, backup = upgraded
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys, time\n"
+         f"db = sqlite3.connect({str(database)!r}, isolation_level=None)\n"
+         "db.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before, listing = digest(database), sorted(database.parent.iterdir())
+        started = time.monotonic()
+        result = run("starpunk-db", "restore", "--busy-timeout", "0.5", str(backup), str(database))
+        assert time.monotonic() - started < 20
+    finally:
+        holder.kill()
+        holder.wait()
+
+    assert result.returncode == 1
+    assert "is locked by another program writing to it, still after 0.5 seconds" in result.stderr
+    assert digest(database) == before
+    assert sorted(database.parent.iterdir()) == listing
