@@ -393,11 +393,17 @@ def run_stamp(database_url: str, arguments: argparse.Namespace) -> int:
 
     if arguments.force:
         try:
-            found = _described(read_status(database_url).state)
+            state = read_status(database_url).state
+            if state.managed:
+                differences = stamp_differences(database_url, state.revision) if state.revision else []
+                found = f"it is stamped {state.revision or '(nothing)'}" + (
+                    f", but its schema differs from that revision's: {differences[0]}" if differences else "")
+            else:
+                found = f"detection finds {_described(state)}"
         except UpgradeRefused as refusal:
-            found = f"detection cannot place it ({refusal})"
+            found = f"detection cannot place it: {refusal.args[0].rstrip('.')}"
         shown = database_file(database_url) or database_url
-        print(f"Stamping {arguments.force} on {shown}, whatever its schema; detection says: {found}.")
+        print(f"Stamping {arguments.force} on {shown}, whatever its schema ({found}).")
         if arguments.dry_run:
             print("Dry run: nothing was written.")
             return 0

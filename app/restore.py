@@ -102,6 +102,8 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
                     undo_backup = write_backup(database, previous, write_ahead_log=journal_mode == "wal")
             # The backup API needs a destination with no open transaction; it takes the
             # write lock again itself (waiting up to busy_timeout) and copies in one step.
+            # A write another process commits in between is overwritten without being in
+            # the undo backup: why the README still says to stop StarPunk for a restore.
             live = connection.connection.driver_connection
             source = sqlite3.connect("file:" + urllib.parse.quote(str(backup.resolve())) + "?mode=ro&immutable=1", uri=True)
             try:

@@ -1,0 +1,112 @@
+"""`starpunk-db stamp`: records what detection finds (or, with --force, the revision the
+operator names) without running any revision, says what it does first, backs up first."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from app import cli
+from conftest import CHAIN, HEAD, digest, run, versions
+from starpunk_history import build, table_rows
+
+
+def index_names(path) -> set[str]:
+    db = sqlite3.connect(path)
+    try:
+        return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    finally:
+        db.close()
+
+
+def test_stamp_adopts_what_detection_finds_and_runs_no_revision(tmp_path, capsys):
+    database = build(tmp_path / "starpunk.db", "rc.2 hybrid")
+    rows = table_rows(database)
+
+    assert cli.main(["stamp", str(database)]) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (f"Stamping 002 on {database}: detected rc.2 hybrid (revision 002, detected from its schema), "
+                      "after 3 repair(s), adding 1 schema_migrations row(s); no revision is run.")
+    assert out[-1] == f"Done: {database} is stamped 002."
+    assert versions(database) == ["002"]
+    assert {"idx_tokens_hash", "idx_tokens_me", "idx_tokens_expires"} <= index_names(database)  # the repair
+    assert table_rows(database) == rows  # 003 and later did not run: tokens are still there
+    (backup,) = tmp_path.glob("starpunk.db.backup-rc.2-hybrid-*")
+    assert f"backup written to {backup}" in out
+
+
+def test_stamp_on_a_correctly_stamped_file_does_nothing(tmp_path, capsys):
+    database = build(tmp_path / "starpunk.db", "v1.3")
+    assert cli.main(["upgrade", "--no-backup", str(database)]) == 0
+    before, listing = digest(database), sorted(tmp_path.iterdir())
+    capsys.readouterr()
+
+    assert cli.main(["stamp", str(database)]) == 0
+
+    assert capsys.readouterr().out.strip() == f"Nothing to do: {database} is stamped {HEAD}, and its schema is that revision's."
+    assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
+
+
+def test_a_wrong_stamp_is_reported_and_force_corrects_it_after_a_backup(tmp_path):
+    database = build(tmp_path / "starpunk.db", "v1.4")
+    assert run("starpunk-db", "stamp", "--force", CHAIN[-2], str(database)).returncode == 0
+    for backup in tmp_path.glob("starpunk.db.backup-*"):
+        backup.unlink()
+    before, listing = digest(database), sorted(tmp_path.iterdir())
+
+    refused = run("starpunk-db", "stamp", str(database))
+
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"starpunk-db: {database} is stamped {CHAIN[-2]}, but its schema differs from that revision's (")
+    assert refused.stderr.strip().endswith("run `starpunk-db stamp --force REV`.")
+    first_difference = refused.stderr.split("revision's (", 1)[1].split(";")[0].split(")")[0]
+    assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
+
+    forced = run("starpunk-db", "stamp", "--force", HEAD, str(database))
+
+    assert forced.returncode == 0
+    (backup,) = tmp_path.glob(f"starpunk.db.backup-{CHAIN[-2]}-*")
+    assert forced.stdout.splitlines() == [
+        f"Stamping {HEAD} on {database}, whatever its schema (it is stamped {CHAIN[-2]}, "
+        f"but its schema differs from that revision's: {first_difference}).",
+        f"backup written to {backup}",
+        f"Done: {database} is stamped {HEAD} (was: {CHAIN[-2]}); no revision was run.",
+    ]
+    assert versions(database) == [HEAD] and versions(backup) == [CHAIN[-2]]
+
+
+def test_force_places_a_file_detection_cannot(tmp_path):
+    database = build(tmp_path / "starpunk.db", "v1.4")
+    db = sqlite3.connect(database)
+    db.execute("DROP INDEX idx_media_variants_media")  # a schema no release had
+    db.commit()
+    db.close()
+    assert run("starpunk-db", "stamp", str(database)).returncode == 1
+
+    dry = run("starpunk-db", "stamp", "--force", HEAD, "--dry-run", str(database))
+    assert dry.returncode == 0 and "whatever its schema (detection cannot place it: The database's schema matches no StarPunk release" in dry.stdout
+    assert dry.stdout.strip().endswith("Dry run: nothing was written.")
+    assert not list(tmp_path.glob("starpunk.db.backup-*"))
+
+    assert run("starpunk-db", "stamp", "--force", HEAD, str(database)).returncode == 0
+    assert versions(database) == [HEAD]
+
+
+def test_stamp_refuses_an_unknown_revision_a_missing_file_and_another_applications_database(tmp_path):
+    database = build(tmp_path / "starpunk.db", "v1.4")
+    other = tmp_path / "other.db"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    db.commit()
+    db.close()
+    before, listing = digest(database), sorted(tmp_path.iterdir())
+
+    unknown = run("starpunk-db", "stamp", "--force", "no-such", str(database))
+    missing = run("starpunk-db", "stamp", str(tmp_path / "none.db"))
+    foreign = run("starpunk-db", "stamp", str(other))
+
+    assert unknown.stderr.strip() == "starpunk-db: There is no revision 'no-such'; `starpunk-db history` lists them."
+    assert missing.stderr.strip() == f"starpunk-db: There is no database at {tmp_path / 'none.db'}; nothing to stamp."
+    assert "it belongs to another application" in foreign.stderr
+    assert unknown.returncode == missing.returncode == foreign.returncode == 1
+    assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
