@@ -476,6 +476,8 @@ def run_restore(backup: Path, database: Path, busy_timeout: float) -> None:
     if report.undo_backup:
         print(f"Backup:    {database} as it was ({report.previous_state}) is kept as {report.undo_backup}; "
               "restore that to undo this restore.")
+    else:
+        print(f"Backup:    none needed: there was no database at {database}.")
     print(f"Restored:  {database} now holds the backup's content (journal mode {report.journal_mode}).")
     if report.state.revision != head_revision():
         print("Next:      StarPunk upgrades it at its next start; or run `starpunk-db upgrade` now.")

@@ -80,14 +80,18 @@ def _live_label(connection) -> adoption.DatabaseState:
 def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> RestoreReport:
     """Replace the content of `database` with that of `backup`, after backing it up."""
     restored_state = check_backup(backup)
+    with backup.open("rb") as file:
+        header = file.read(18)
+    restored_page_size = 65536 if header[16:18] == b"\x00\x01" else int.from_bytes(header[16:18], "big")
     if backup.resolve() == database.resolve():
         raise UpgradeRefused(f"{backup} is the live database itself; give the path of a backup.")
     try:
         check_database_file(database)
     except UpgradeRefused as refusal:
-        raise UpgradeRefused(
-            f"{refusal} To restore over it, move it aside first (for example: mv {database} {database}.damaged)."
-        ) from None
+        if not database.is_file():
+            raise
+        found = str(refusal).split("; ")[0].rstrip(".")
+        raise UpgradeRefused(f"{found}; move it aside first (mv {database} {database}.damaged), then restore again.") from None
     check_writable(database)
     existed = database.exists() and database.stat().st_size > 0
 
@@ -97,6 +101,13 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
             undo_backup = None
             with connection.begin():  # BEGIN IMMEDIATE: no other writer until the undo backup is written
                 journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+                page_size = connection.exec_driver_sql("PRAGMA page_size").scalar()
+                if existed and journal_mode == "wal" and page_size != restored_page_size:
+                    raise UpgradeRefused(
+                        f"{backup} has {restored_page_size}-byte pages and {database}, in WAL mode, {page_size}-byte ones, "
+                        "which SQLite cannot copy in place; stop StarPunk, set the live file's journal mode to DELETE "
+                        "(sqlite3 FILE 'PRAGMA journal_mode=DELETE') and restore again. Nothing was changed."
+                    )
                 previous = _live_label(connection) if existed else adoption.DatabaseState("missing", None, managed=False)
                 if existed:
                     undo_backup = write_backup(database, previous, write_ahead_log=journal_mode == "wal")

@@ -194,3 +194,41 @@ def test_restore_waits_for_a_writer_and_gives_up_touching_nothing(upgraded):
     assert "is locked by another program writing to it, still after 0.5 seconds" in result.stderr
     assert digest(database) == before
     assert sorted(database.parent.iterdir()) == listing
+
+
+def test_a_damaged_live_file_is_left_for_the_operator_to_move_aside(tmp_path):
+    backup = build(tmp_path / "kept.db", "v1.4")
+    database = tmp_path / "starpunk.db"
+    database.write_bytes(build(tmp_path / "whole.db", "v1.4").read_bytes()[:5000])
+    before, listing = digest(database), sorted(tmp_path.iterdir())
+
+    result = run("starpunk-db", "restore", str(backup), str(database))
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"starpunk-db: {database} is truncated (5000 bytes, but its header says "
+                                     f"{(tmp_path / 'whole.db').stat().st_size}); move it aside first "
+                                     f"(mv {database} {database}.damaged), then restore again.")
+    assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
+
+    database.rename(tmp_path / "starpunk.db.damaged")
+    assert run("starpunk-db", "restore", str(backup), str(database)).returncode == 0
+    assert dump(database) == dump(backup)
+
+
+def test_page_sizes_a_wal_file_cannot_take_are_refused_before_anything_is_written(tmp_path):
+    backup = build(tmp_path / "kept.db", "v1.4")
+    db = sqlite3.connect(backup)
+    db.execute("PRAGMA page_size = 8192")
+    db.execute("VACUUM")
+    db.close()
+    database = build(tmp_path / "starpunk.db", "v1.4")
+    db = sqlite3.connect(database)
+    db.execute("PRAGMA journal_mode = wal")
+    db.close()
+    before, listing = digest(database), sorted(tmp_path.iterdir())
+
+    result = run("starpunk-db", "restore", str(backup), str(database))
+
+    assert result.returncode == 1
+    assert "has 8192-byte pages and" in result.stderr and "Nothing was changed." in result.stderr
+    assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
