@@ -99,7 +99,8 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
     try:
         with refusing_sqlite_errors(database, busy_timeout), engine.connect() as connection:
             undo_backup = None
-            with connection.begin():  # BEGIN IMMEDIATE: no other writer until the undo backup is written
+            lock = connection.begin()  # BEGIN IMMEDIATE: no other writer until the undo backup is written
+            try:
                 journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
                 page_size = connection.exec_driver_sql("PRAGMA page_size").scalar()
                 if existed and journal_mode == "wal" and page_size != restored_page_size:
@@ -111,6 +112,8 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
                 previous = _live_label(connection) if existed else adoption.DatabaseState("missing", None, managed=False)
                 if existed:
                     undo_backup = write_backup(database, previous, write_ahead_log=journal_mode == "wal")
+            finally:
+                lock.rollback()  # nothing was written; a COMMIT would wait for readers for nothing
             # The backup API needs a destination with no open transaction; it takes the
             # write lock again itself (waiting up to busy_timeout) and copies in one step.
             # A write another process commits in between is overwritten without being in
@@ -119,11 +122,17 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
             source = sqlite3.connect("file:" + urllib.parse.quote(str(backup.resolve())) + "?mode=ro&immutable=1", uri=True)
             try:
                 source.backup(live, progress=_give_up_when_busy)
-            except _Busy:
-                raise UpgradeRefused(
-                    f"{database} is locked by another program writing to it, still after {busy_timeout:g} seconds; "
-                    f"stop that program or wait for it to finish, then try again (its backup {undo_backup} was kept)."
-                ) from None
+            except BaseException as error:
+                # The copy is one transaction, rolled back: the live file is as it was, and
+                # so is its backup, which would only be a stray copy.
+                if undo_backup is not None:
+                    undo_backup.unlink(missing_ok=True)
+                if isinstance(error, _Busy):
+                    raise UpgradeRefused(
+                        f"{database} is in use by another program, still after {busy_timeout:g} seconds; "
+                        "stop that program or wait for it to finish, then try again."
+                    ) from None
+                raise
             finally:
                 source.close()
             # A backup of a WAL database says "WAL" in its header: keep the live file's own mode.

@@ -232,3 +232,28 @@ def test_page_sizes_a_wal_file_cannot_take_are_refused_before_anything_is_writte
     assert result.returncode == 1
     assert "has 8192-byte pages and" in result.stderr and "Nothing was changed." in result.stderr
     assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
+
+
+def test_a_reader_that_will_not_let_go_makes_restore_give_up_leaving_nothing_behind(upgraded):
+    database, backup = upgraded
+    reader = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, time\n"
+         f"db = sqlite3.connect({str(database)!r}, isolation_level=None)\n"
+         "db.execute('BEGIN'); db.execute('SELECT count(*) FROM notes').fetchall()\n"
+         "print('reading', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "reading"
+        before, listing = digest(database), sorted(database.parent.iterdir())
+        result = run("starpunk-db", "restore", "--busy-timeout", "0.5", str(backup), str(database))
+    finally:
+        reader.kill()
+        reader.wait()
+
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"starpunk-db: {database} is ") and "by another program" in line
+    assert line.endswith("still after 0.5 seconds; stop that program or wait for it to finish, then try again.")
+    assert digest(database) == before
+    assert sorted(database.parent.iterdir()) == listing  # the undo backup went with the attempt
