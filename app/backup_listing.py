@@ -72,7 +72,7 @@ def _created(path: Path) -> tuple[datetime, int]:
 def list_backups(database: Path) -> list[BackupEntry]:
     """The backups of `database` in its folder, newest first (half-written `.partial` files aside)."""
     entries = []
-    candidates = [path for path in database.parent.glob(f"{glob_escape(database.name)}.backup-*")
+    candidates = [path for path in database.parent.glob(f"{_glob_escape(database.name)}.backup-*")
                   if path.is_file() and not path.name.endswith(".partial")]
     for path in candidates:
         created, attempt = _created(path)
@@ -86,5 +86,5 @@ def list_backups(database: Path) -> list[BackupEntry]:
     return [entry for _, _, entry in entries]
 
 
-def glob_escape(name: str) -> str:
+def _glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)

@@ -174,7 +174,7 @@ BACKUP_HELP = (
 )
 OVERVIEW = f"""\
 Read only:  status, history, backups (and upgrade --dry-run / --sql, any --dry-run).
-Writes:     upgrade, downgrade, stamp, restore; each backs the file up first.
+Writes:     upgrade, downgrade, stamp, restore; each backs the file up first (upgrade: unless --no-backup).
 
 {textwrap.fill(DATABASE_HELP, 96, subsequent_indent="          ")}
 {textwrap.fill(BACKUP_HELP, 96, subsequent_indent="          ")}
