@@ -13,28 +13,32 @@ import argparse
 import contextlib
 import json
 import logging
+import re
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from app import adoption
+from app import adoption, bookkeeping, reading, refusals
 from app.backup import backup_path
-from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused, database_file, head_revision, resolve_database_url
+from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused, database_file, head_revision, resolve_database_url, sqlite_url
 from app.upgrade import (
+    require_database_file,
     alembic_config,
     check_database_file,
-    create_engine,
     refusing_sqlite_errors,
     upgrade_database,
 )
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
-def _database_url(argument: str | None) -> str:
+
+def _database_url(argument: str | None, *, create_folder: bool = True) -> str:
+    """A URL stays a URL; anything else is a path, whatever characters it holds."""
     if argument is None:
-        return resolve_database_url()
-    return argument if "://" in argument else f"sqlite:///{argument}"
+        return resolve_database_url(create_folder=create_folder)
+    return argument if _URL.match(argument) else sqlite_url(argument)
 
 
 @dataclass(frozen=True)
@@ -62,22 +66,16 @@ class Status:
 
 
 def read_status(database_url: str) -> Status:
-    """The database's state, read through a read-only connection: the file is never written."""
-    path = database_file(database_url)
-    if path is not None:
-        check_database_file(path)
-        if not path.exists() or path.stat().st_size == 0:
-            return Status(str(path), adoption.DatabaseState(adoption.release_name(None), None, managed=False), path)
-        database_url = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
-    engine = create_engine(database_url)
-    try:
-        with refusing_sqlite_errors(path, DEFAULT_BUSY_TIMEOUT), engine.connect() as connection:
-            connection.execution_options(starpunk_read_only=True)
-            with connection.begin():
-                state = adoption.inspect_database(connection)
-    finally:
-        engine.dispose()
-    return Status(str(path) if path else database_url, state, path)
+    """The database's state, read without writing a byte to the file or a file beside it
+    (after a crash, from a private copy: app.reading)."""
+    path = require_database_file(database_url)
+    check_database_file(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return Status(str(path), adoption.DatabaseState(adoption.release_name(None), None, managed=False), path)
+    with refusing_sqlite_errors(path, DEFAULT_BUSY_TIMEOUT), reading.read_only_engine(path) as engine:
+        with engine.connect() as connection, connection.begin():
+            state = bookkeeping.inspect_database(connection)
+    return Status(str(path), state, path)
 
 
 def print_status(status: Status) -> None:
@@ -163,34 +161,39 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--sql", action="store_true", help="print the SQL that would run and write nothing")
     upgrade_parser.add_argument("database", nargs="?", metavar="PATH_OR_URL")
     arguments = parser.parse_args(argv)
-    database_url = _database_url(arguments.database)
-
     try:
-        if arguments.command == "status":
-            status = read_status(database_url)
-            if arguments.json:
-                print(json.dumps(status.as_dict(), indent=2))
-            else:
-                print_status(status)
-        elif arguments.dry_run:
-            print_plan(read_status(database_url), arguments.to, backup=not arguments.no_backup)
-        elif arguments.sql:
-            print_sql(database_url, read_status(database_url), arguments.to)
-        else:
-            started = time.perf_counter()
-            with progress_on_stdout():
-                report = upgrade_database(database_url, arguments.to, backup=not arguments.no_backup,
-                                          busy_timeout=arguments.busy_timeout)
-            elapsed = time.perf_counter() - started
-            shown = database_file(database_url) or database_url
-            if report.applied or (report.state and report.state.needs_stamp):
-                print(f"Done: {shown} is at revision {report.revision}, "
-                      f"{len(report.applied)} revision(s) applied in {elapsed:.2f} s.")
-            else:
-                print(f"Nothing to do: {shown} is at revision {report.revision}.")
+        with refusals.interrupts_as_exceptions(), refusals.boundary(refusals.Attempt(action=arguments.command)):
+            return _run(arguments)
     except UpgradeRefused as refusal:
         print(f"starpunk-db: {refusal}", file=sys.stderr)
         return 1
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    writes = arguments.command == "upgrade" and not (arguments.dry_run or arguments.sql)
+    database_url = _database_url(arguments.database, create_folder=writes)
+    if arguments.command == "status":
+        status = read_status(database_url)
+        if arguments.json:
+            print(json.dumps(status.as_dict(), indent=2))
+        else:
+            print_status(status)
+    elif arguments.dry_run:
+        print_plan(read_status(database_url), arguments.to, backup=not arguments.no_backup)
+    elif arguments.sql:
+        print_sql(database_url, read_status(database_url), arguments.to)
+    else:
+        started = time.perf_counter()
+        with progress_on_stdout():
+            report = upgrade_database(database_url, arguments.to, backup=not arguments.no_backup,
+                                      busy_timeout=arguments.busy_timeout)
+        elapsed = time.perf_counter() - started
+        shown = database_file(database_url) or database_url
+        if report.applied or (report.state and report.state.needs_stamp):
+            print(f"Done: {shown} is at revision {report.revision}, "
+                  f"{len(report.applied)} revision(s) applied in {elapsed:.2f} s.")
+        else:
+            print(f"Nothing to do: {shown} is at revision {report.revision}.")
     return 0
 
 
