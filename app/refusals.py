@@ -149,8 +149,8 @@ def _sqlite_sentence(error: sqlite3.Error, attempt: Attempt) -> str:
         return f"{where} cannot be read by this user (permission denied); run as the user that owns StarPunk's data."
     if name.startswith("SQLITE_IOERR"):
         return (
-            f"Reading or writing {where} failed ({text}), as happens when the disk is full or failing; "
-            "nothing was changed: check the disk (free space, file-size limit) and try again."
+            f"Reading or writing {where} failed ({text}): the disk is full, a file-size limit (ulimit -f) was "
+            "reached, or the disk is failing; nothing was changed: free some space or raise the limit, and try again."
         )
     if attempt.running:
         return _revision_sentence(error, attempt)

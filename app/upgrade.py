@@ -32,7 +32,7 @@ from sqlalchemy.pool import NullPool
 
 from app import adoption, bookkeeping, reading, refusals
 from app.backup import remove_stale_partials, require_room, write_backup
-from app.db import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION, UpgradeRefused, database_file, resolve_database_url
+from app.db import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION, UpgradeRefused, database_file, resolve_database_url, sqlite_uri
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -361,12 +361,28 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
         try:
             _run(context, configure, options, path, writes, report, attempt)
         except BaseException:
+            _roll_back_left_journal(path)
             if report.backup is not None and not report.committed:
                 # The database is as it was: a copy of it is only clutter (and fills disks
                 # when a container restarts in a loop).
                 report.backup.unlink(missing_ok=True)
                 report.backup = None
             raise
+
+
+def _roll_back_left_journal(path: Path | None) -> None:
+    """After a failed write (disk full, file-size limit) SQLite leaves its journal for the
+    next opener to roll back; be that opener now, so that the file is as it was, byte for byte."""
+    if path is None or not path.with_name(path.name + "-journal").exists():
+        return
+    try:
+        database = sqlite3.connect(sqlite_uri(path), uri=True, timeout=1)
+        try:
+            database.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        finally:
+            database.close()
+    except sqlite3.Error:
+        log.debug("could not roll back the journal of %s", path, exc_info=True)
 
 
 def _run(context: EnvironmentContext, configure: Callable[..., None], options: UpgradeOptions, path: Path | None,
