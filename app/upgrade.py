@@ -434,8 +434,7 @@ def _run(context: EnvironmentContext, configure: Callable[..., None], options: U
 def _roll_back(connection: Connection, transaction: Any) -> None:
     """Release every lock, whatever state SQLAlchemy thinks the transaction is in (after a
     failed COMMIT SQLite keeps the transaction and its locks)."""
-    if transaction.is_active:
-        transaction.rollback()
+    transaction.rollback()  # also forgets a transaction whose COMMIT failed
     raw = connection.connection.dbapi_connection if not connection.invalidated else None
     if raw is not None and raw.in_transaction:
         raw.rollback()
