@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -418,7 +419,8 @@ def _run(context: EnvironmentContext, configure: Callable[..., None], options: U
                 if getattr(original, "sqlite_errorname", "") not in ("SQLITE_BUSY", "SQLITE_LOCKED"):
                     raise
             finally:
-                _roll_back(connection, transaction)
+                if not report.committed:
+                    _roll_back(connection, transaction)
             # Readers kept SQLite from writing: everything is released; try again shortly.
             log.info("readers still hold %s; trying again", attempt.subject)
             if time.monotonic() - started + READER_PAUSE > patience:
@@ -464,37 +466,50 @@ def _migrate(connection: Connection, context: EnvironmentContext, migration_cont
     if state.needs_stamp:
         adoption.adopt(connection, state, migration_context)
     # Only violations the upgrade itself introduces count (StarPunk ran with keys off).
-    violations_before = _foreign_key_violations(connection) if has_work else set()
+    violations_before = _checked_violations(connection, state, context) if has_work else set()
     report.start_steps(steps, attempt)
     context.run_migrations()
     attempt.running = None
-    broken = _foreign_key_violations(connection) - violations_before if has_work else set()
+    broken = _checked_violations(connection, state, context) - violations_before if has_work else set()
     if broken:
         raise _broken_foreign_keys(broken, state, connection, context)
     heads = migration_context.get_current_heads()
     report.revision = heads[0] if heads else None
 
 
+def _checked_violations(connection: Connection, state: adoption.DatabaseState, context: EnvironmentContext) -> set[tuple[Any, ...]]:
+    try:
+        return _foreign_key_violations(connection)
+    except sqlalchemy.exc.OperationalError as error:
+        # A foreign key whose parent key does not exist (any more): SQLite cannot even check it.
+        mismatch = re.search(r'foreign key mismatch - "([^"]+)" referencing "([^"]+)"', str(error))
+        if mismatch is None:
+            raise
+        raise _foreign_key_refusal(mismatch[1], mismatch[2], state, context) from error
+
+
 def _broken_foreign_keys(broken: set[tuple[Any, ...]], state: adoption.DatabaseState, connection: Connection,
                          context: EnvironmentContext) -> UpgradeRefused:
-    """A user's table whose foreign key points at a table a revision drops or rebuilds: name both."""
     table, _rowid, parent, _key = sorted(broken, key=str)[0]
     references = adoption.revision_references(Path(context.script.dir))
-    revisions = [reference.revision for reference in references]
-    start = revisions.index(state.revision) if state.revision in revisions else 0
-    dropping = next(
-        (reference.revision for reference in references[start + 1:] if parent not in reference.shape.tables), None
-    )
-    starpunk_tables = set().union(*(reference.shape.tables.keys() for reference in references))
-    if table not in starpunk_tables:
-        by = f"revision {dropping}, which drops {parent}" if dropping else f"the upgrade, which rebuilds {parent}"
-        return UpgradeRefused(
-            f"Your own table {table} has rows whose foreign key points at {parent}, and {by} would leave them "
-            f"pointing nowhere; nothing was changed: drop that foreign key (or the rows), then run the upgrade again."
-        )
+    if table not in set().union(*(reference.shape.tables.keys() for reference in references)):
+        return _foreign_key_refusal(table, parent, state, context)
     return UpgradeRefused(
         f"The upgrade would leave {len(broken)} row(s) whose foreign key points nowhere "
         f"(first: {sorted(broken, key=str)[0]}); nothing was changed. Please report this as a bug."
+    )
+
+
+def _foreign_key_refusal(table: str, parent: str, state: adoption.DatabaseState, context: EnvironmentContext) -> UpgradeRefused:
+    """A user's table whose foreign key points at a table a revision drops or rebuilds: name both."""
+    references = adoption.revision_references(Path(context.script.dir))
+    revisions = [reference.revision for reference in references]
+    start = revisions.index(state.revision) if state.revision in revisions else 0
+    dropping = next((r.revision for r in references[start + 1:] if parent not in r.shape.tables), None)
+    by = f"which revision {dropping} drops" if dropping else "which the upgrade rebuilds"
+    return UpgradeRefused(
+        f"Your own table {table} has a foreign key to {parent}, {by}; nothing was changed: drop that foreign key "
+        f"(rebuild {table} without it), run the upgrade, then add it back if {parent} still exists."
     )
 
 
