@@ -246,26 +246,38 @@ def _planned_steps(state: adoption.DatabaseState, migration_context: MigrationCo
         return [None]  # no command to ask: assume there is work
     current = (state.revision,) if state.revision else ()
     try:
-        return list(function(current, migration_context))
+        steps = list(function(current, migration_context))
     except Exception as error:
         raise _target_refusal(error, state, migration_context) from error
+    if not steps and getattr(function, "__name__", "") == "upgrade" and _is_behind(state, migration_context):
+        raise _target_refusal(None, state, migration_context)
+    return steps
 
 
-def _target_refusal(error: Exception, state: adoption.DatabaseState, migration_context: MigrationContext) -> UpgradeRefused:
+def _is_behind(state: adoption.DatabaseState, migration_context: MigrationContext) -> bool:
+    """Whether the destination is an older revision than the database's (Alembic quietly does nothing)."""
+    script, destination = migration_context.script, _destination_of(migration_context)
+    if state.revision is None or not destination:
+        return False
+    try:
+        targets = {revision.revision for revision in script.get_revisions(destination) if revision is not None}
+    except Exception:
+        return False
+    older = {revision.revision for revision in script.iterate_revisions(state.revision, "base")} - {state.revision}
+    return bool(targets) and targets <= older
+
+
+def _target_refusal(error: Exception | None, state: adoption.DatabaseState, migration_context: MigrationContext) -> UpgradeRefused:
     script = migration_context.script
     destination = _destination_of(migration_context)
     command = getattr(migration_context.opts.get("fn"), "__name__", "")
     try:
-        targets = {revision.revision for revision in script.get_revisions(destination)} if destination else set()
+        script.get_revisions(destination)
     except Exception:
         return UpgradeRefused(
             f"There is no revision {destination!r}; `alembic history` lists them (or use head); nothing was changed."
         )
-    older = state.revision is not None and targets and all(
-        target in {revision.revision for revision in script.iterate_revisions(state.revision, "base")}
-        for target in targets if target
-    )
-    if command == "upgrade" and older:
+    if command == "upgrade" and _is_behind(state, migration_context):
         return UpgradeRefused(
             f"The database is at revision {state.revision}, past {destination}, and upgrade only moves forward; "
             f"to go back, use `starpunk-db downgrade {destination}` (or `alembic downgrade {destination}`); nothing was changed."
