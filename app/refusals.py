@@ -40,6 +40,9 @@ class Attempt:
     busy_timeout: float = 0.0
     running: str | None = None  # "revision 003 (Remove code_verifier ...)" while a revision runs
     action: str = "upgrade"
+    # A caller that hands in its own connection (a test harness, an application) may raise
+    # its own exceptions through Alembic's hooks: those are theirs, and pass through.
+    foreign_exceptions_pass: bool = False
 
     @property
     def subject(self) -> str:
@@ -110,7 +113,7 @@ def sentence(error: BaseException, attempt: Attempt) -> str:
     if isinstance(error, OSError):
         return _os_sentence(error, attempt)
     if type(error).__module__.startswith("alembic"):
-        return f"Alembic refused: {error}; nothing was changed."
+        return str(error)
     if isinstance(error, RecursionError | MemoryError):
         return f"The {attempt.action} of {where} ran out of memory; nothing was changed: free some memory and try again."
     first_line = (str(error).strip().splitlines() or [""])[0]
@@ -197,6 +200,12 @@ def _no_room(attempt: Attempt) -> str:
     )
 
 
+def _known(error: BaseException) -> bool:
+    return isinstance(error, KeyboardInterrupt | OSError) or _sqlite_error(error) is not None or (
+        type(error).__module__.startswith(("alembic", "sqlalchemy"))
+    )
+
+
 @contextlib.contextmanager
 def boundary(attempt: Attempt) -> Iterator[Attempt]:
     """Everything raised inside leaves as `UpgradeRefused(one sentence)`; the details go to the log."""
@@ -207,5 +216,7 @@ def boundary(attempt: Attempt) -> Iterator[Attempt]:
             raise
         raise UpgradeRefused(INTERRUPTED) from None
     except (Exception, KeyboardInterrupt) as error:
+        if attempt.foreign_exceptions_pass and not _known(error):
+            raise
         log.debug("%s of %s refused", attempt.action, attempt.subject, exc_info=error)
         raise UpgradeRefused(sentence(error, attempt)) from error

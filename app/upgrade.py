@@ -97,7 +97,7 @@ def take_write_lock(dbapi_connection: Any, busy_timeout: float) -> None:
             dbapi_connection.execute("BEGIN IMMEDIATE")
             break
         except sqlite3.OperationalError as error:
-            if getattr(error, "sqlite_errorname", "") != "SQLITE_BUSY" or remaining <= 0:
+            if not getattr(error, "sqlite_errorname", "").startswith("SQLITE_BUSY") or remaining <= 0:
                 raise
     dbapi_connection.execute(f"PRAGMA busy_timeout = {int(min(READER_WAIT, busy_timeout) * 1000)}")
 
@@ -365,6 +365,7 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
             config.attributes["database_url"] = resolve_database_url(create_folder=writes)
         report.database = config.attributes["database_url"]
         attempt.where = report.database
+        attempt.foreign_exceptions_pass = "connection" in config.attributes
         path = None if "connection" in config.attributes else require_database_file(report.database)
         attempt.where = path or report.database
         options = UpgradeOptions.from_context(context)
@@ -428,7 +429,7 @@ def _run(context: EnvironmentContext, configure: Callable[..., None], options: U
                 return
             except (sqlalchemy.exc.OperationalError, sqlite3.OperationalError) as error:
                 original = getattr(error, "orig", error)
-                if getattr(original, "sqlite_errorname", "") not in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+                if not getattr(original, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
                     raise
             finally:
                 if not report.committed:
