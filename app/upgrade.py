@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
-from app import adoption, bookkeeping, reading, refusals
+from app import adoption, bookkeeping, foreign_keys, plan, reading, refusals
 from app.backup import remove_stale_partials, require_room, write_backup
 from app.db import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION, UpgradeRefused, database_file, resolve_database_url, sqlite_uri
 
@@ -55,8 +54,6 @@ WRITER_POLL = 0.25
 READER_WAIT = 2.0
 READER_PAUSE = 1.0
 READER_PATIENCE = 30.0
-# The commands of Alembic that change the database; all the others only read it.
-WRITING_COMMANDS = frozenset({"upgrade", "downgrade", "do_stamp", "do_ensure_version"})
 
 
 def create_engine(database_url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Engine:
@@ -234,66 +231,6 @@ class UpgradeReport:
         self._announce_running()
 
 
-def _foreign_key_violations(connection: Connection) -> set[tuple[Any, ...]]:
-    return {tuple(row) for row in connection.exec_driver_sql("PRAGMA foreign_key_check")}
-
-
-def _planned_steps(state: adoption.DatabaseState, migration_context: MigrationContext) -> list[Any]:
-    """The steps the command will run from `state`, worked out before anything is written,
-    so that a nonsense, older or no-op target is answered without a backup or a write."""
-    function = migration_context.opts.get("fn")
-    if function is None:
-        return [None]  # no command to ask: assume there is work
-    current = (state.revision,) if state.revision else ()
-    try:
-        steps = list(function(current, migration_context))
-    except Exception as error:
-        raise _target_refusal(error, state, migration_context) from error
-    if not steps and getattr(function, "__name__", "") == "upgrade" and _is_behind(state, migration_context):
-        raise _target_refusal(None, state, migration_context)
-    return steps
-
-
-def _is_behind(state: adoption.DatabaseState, migration_context: MigrationContext) -> bool:
-    """Whether the destination is an older revision than the database's (Alembic quietly does nothing)."""
-    script, destination = migration_context.script, _destination_of(migration_context)
-    if state.revision is None or not destination:
-        return False
-    try:
-        targets = {revision.revision for revision in script.get_revisions(destination) if revision is not None}
-    except Exception:
-        return False
-    older = {revision.revision for revision in script.iterate_revisions(state.revision, "base")} - {state.revision}
-    return bool(targets) and targets <= older
-
-
-def _target_refusal(error: Exception | None, state: adoption.DatabaseState, migration_context: MigrationContext) -> UpgradeRefused:
-    script = migration_context.script
-    destination = _destination_of(migration_context)
-    command = getattr(migration_context.opts.get("fn"), "__name__", "")
-    try:
-        script.get_revisions(destination)
-    except Exception:
-        return UpgradeRefused(
-            f"There is no revision {destination!r}; `alembic history` lists them (or use head); nothing was changed."
-        )
-    if command == "upgrade" and _is_behind(state, migration_context):
-        return UpgradeRefused(
-            f"The database is at revision {state.revision}, past {destination}, and upgrade only moves forward; "
-            f"to go back, use `starpunk-db downgrade {destination}` (or `alembic downgrade {destination}`); nothing was changed."
-        )
-    return UpgradeRefused(f"Cannot {command or 'migrate'} to {destination!r} from revision {state.revision}: {error}; nothing was changed.")
-
-
-def _destination_of(migration_context: MigrationContext) -> Any:
-    function = migration_context.opts.get("fn")
-    # Alembic's command functions close over their destination as `revision`.
-    for name, cell in zip(getattr(getattr(function, "__code__", None), "co_freevars", ()), getattr(function, "__closure__", None) or ()):
-        if name == "revision":
-            return cell.cell_contents
-    return None
-
-
 @contextlib.contextmanager
 def _connection(context: EnvironmentContext, options: UpgradeOptions, path: Path | None, writes: bool) -> Iterator[Connection]:
     """The connection to work on: the one a caller handed in, else our own engine's (a
@@ -318,16 +255,6 @@ def _disposed_after(engine: Engine) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
-
-
-def _writes(context: EnvironmentContext) -> bool:
-    """Whether the Alembic command running changes the database (`upgrade`, `downgrade`,
-    `stamp`, `ensure_version`); `current`, `check`, `history -i`, `revision` only read."""
-    # env.py hands in the `alembic.context` module, a proxy of the running EnvironmentContext.
-    instance = getattr(context, "_proxy", context)
-    function = getattr(instance, "context_opts", {}).get("fn")
-    name = getattr(function, "__name__", None)
-    return name is None or name in WRITING_COMMANDS
 
 
 def require_database_file(database_url: str) -> Path:
@@ -360,7 +287,7 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
     report = UpgradeReport(database="")
     config.attributes["report"] = report
     with refusals.interrupts_as_exceptions(), refusals.boundary(attempt):
-        writes = _writes(context)
+        writes = plan.writes(context)
         if "database_url" not in config.attributes:  # resolving the default creates data/
             config.attributes["database_url"] = resolve_database_url(create_folder=writes)
         report.database = config.attributes["database_url"]
@@ -464,7 +391,7 @@ def _migrate(connection: Connection, context: EnvironmentContext, migration_cont
         remove_stale_partials(path)
     state = bookkeeping.inspect_database(connection, Path(context.script.dir))
     report.state = state
-    steps = _planned_steps(state, migration_context)
+    steps = plan.planned_steps(state, migration_context)
     has_work = bool(steps) or state.needs_stamp
     if state.needs_stamp:
         log.info("%s", _detected_sentence(state))
@@ -479,51 +406,15 @@ def _migrate(connection: Connection, context: EnvironmentContext, migration_cont
     if state.needs_stamp:
         adoption.adopt(connection, state, migration_context)
     # Only violations the upgrade itself introduces count (StarPunk ran with keys off).
-    violations_before = _checked_violations(connection, state, context) if has_work else set()
+    violations_before = foreign_keys.violations(connection, state, context) if has_work else set()
     report.start_steps(steps, attempt)
     context.run_migrations()
     attempt.running = None
-    broken = _checked_violations(connection, state, context) - violations_before if has_work else set()
+    broken = foreign_keys.violations(connection, state, context) - violations_before if has_work else set()
     if broken:
-        raise _broken_foreign_keys(broken, state, connection, context)
+        raise foreign_keys.refusal_for(broken, state, context)
     heads = migration_context.get_current_heads()
     report.revision = heads[0] if heads else None
-
-
-def _checked_violations(connection: Connection, state: adoption.DatabaseState, context: EnvironmentContext) -> set[tuple[Any, ...]]:
-    try:
-        return _foreign_key_violations(connection)
-    except sqlalchemy.exc.OperationalError as error:
-        # A foreign key whose parent key does not exist (any more): SQLite cannot even check it.
-        mismatch = re.search(r'foreign key mismatch - "([^"]+)" referencing "([^"]+)"', str(error))
-        if mismatch is None:
-            raise
-        raise _foreign_key_refusal(mismatch[1], mismatch[2], state, context) from error
-
-
-def _broken_foreign_keys(broken: set[tuple[Any, ...]], state: adoption.DatabaseState, connection: Connection,
-                         context: EnvironmentContext) -> UpgradeRefused:
-    table, _rowid, parent, _key = sorted(broken, key=str)[0]
-    references = adoption.revision_references(Path(context.script.dir))
-    if table not in set().union(*(reference.shape.tables.keys() for reference in references)):
-        return _foreign_key_refusal(table, parent, state, context)
-    return UpgradeRefused(
-        f"The upgrade would leave {len(broken)} row(s) whose foreign key points nowhere "
-        f"(first: {sorted(broken, key=str)[0]}); nothing was changed. Please report this as a bug."
-    )
-
-
-def _foreign_key_refusal(table: str, parent: str, state: adoption.DatabaseState, context: EnvironmentContext) -> UpgradeRefused:
-    """A user's table whose foreign key points at a table a revision drops or rebuilds: name both."""
-    references = adoption.revision_references(Path(context.script.dir))
-    revisions = [reference.revision for reference in references]
-    start = revisions.index(state.revision) if state.revision in revisions else 0
-    dropping = next((r.revision for r in references[start + 1:] if parent not in r.shape.tables), None)
-    by = f"which revision {dropping} drops" if dropping else "which the upgrade rebuilds"
-    return UpgradeRefused(
-        f"Your own table {table} has a foreign key to {parent}, {by}; nothing was changed: drop that foreign key "
-        f"(rebuild {table} without it), run the upgrade, then add it back if {parent} still exists."
-    )
 
 
 def _detected_sentence(state: adoption.DatabaseState, read_only: bool = False) -> str:

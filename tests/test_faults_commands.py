@@ -3,14 +3,12 @@ commands that only read, which must not write a byte or create a file."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from app.db import UpgradeRefused, ensure_schema
 from app.upgrade import upgrade_database
-from conftest import BIN, CHAIN, HEAD, PROJECT, digest, versions
-from faults import ENTRY_POINTS, assert_refused, command_line, run_command, snapshot, upgrade
+from conftest import BIN, CHAIN, PROJECT, versions
+from faults import ENTRY_POINTS, assert_refused, run_command, snapshot, upgrade
 from starpunk_history import build
 
 ALEMBIC = [str(BIN / "alembic"), "-c", str(PROJECT / "alembic.ini")]

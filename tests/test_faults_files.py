@@ -81,6 +81,19 @@ def test_alembic_current_of_a_hot_journal_file_writes_nothing(tmp_path):
     assert snapshot(tmp_path) == before
 
 
+def test_status_of_a_closed_wal_file_creates_no_log_or_shared_memory_file(tmp_path):
+    database = build(tmp_path / "starpunk.db", "v1.4")
+    sqlite3.connect(database).execute("PRAGMA journal_mode = WAL").connection.close()
+    before = snapshot(tmp_path)
+    assert list(before) == ["starpunk.db"]
+
+    result = run_command([str(BIN / "starpunk-db"), "status", str(database)], database)
+
+    assert result.returncode == 0, result.stderr
+    assert "State:     v1.4 / v1.5" in result.stdout
+    assert snapshot(tmp_path) == before
+
+
 @pytest.mark.parametrize("journal_mode", ["delete", "wal"])
 def test_a_private_database_gets_a_private_backup(tmp_path, journal_mode):
     database = build(tmp_path / "starpunk.db", "v0.1")  # plaintext session cookies, Micropub tokens
