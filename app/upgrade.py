@@ -163,15 +163,15 @@ class UpgradeOptions:
             if backup.strip().lower() not in ("true", "yes", "1", "on", "false", "no", "0", "off"):
                 raise UpgradeRefused(f"-x backup={backup} is neither true nor false; use -x backup=false to skip the backup.")
             backup = backup.strip().lower() in ("true", "yes", "1", "on")
-        busy_timeout = attributes.get("busy_timeout", arguments.get("busy_timeout", DEFAULT_BUSY_TIMEOUT))
+        given = attributes.get("busy_timeout", arguments.get("busy_timeout", DEFAULT_BUSY_TIMEOUT))
         try:
-            busy_timeout = float(busy_timeout)
+            busy_timeout = float(given)
         except (TypeError, ValueError):
             busy_timeout = -1.0
         if not 0 <= busy_timeout < float("inf"):
+            shown = f"-x busy_timeout={given}" if "busy_timeout" not in attributes else f"busy_timeout {given!r}"
             raise UpgradeRefused(
-                f"-x busy_timeout={arguments.get('busy_timeout', busy_timeout)} is not a number of seconds; "
-                f"give one, e.g. -x busy_timeout={DEFAULT_BUSY_TIMEOUT:g}."
+                f"{shown} is not a number of seconds; give one, e.g. -x busy_timeout={DEFAULT_BUSY_TIMEOUT:g}."
             )
         return cls(backup=bool(backup), busy_timeout=busy_timeout)
 
@@ -338,8 +338,7 @@ def _run(context: EnvironmentContext, configure: Callable[..., None], options: U
                 state = bookkeeping.inspect_database(connection, Path(context.script.dir))
                 report.state = state
                 if not state.managed:
-                    config_print = context.config.print_stdout
-                    config_print(_detected_sentence(state, read_only=True))
+                    context.config.print_stdout(_detected_sentence(state, read_only=True))
                 context.run_migrations()
             return
         if connection.in_transaction():  # a caller's transaction: theirs to commit
