@@ -42,7 +42,8 @@ def configure(**arguments) -> None:
 def run_migrations_offline() -> None:
     """`--sql`: print the SQL instead of running it."""
     configure(
-        url=config.attributes.get("database_url") or resolve_database_url(),
+        # Only the dialect matters here; nothing is read or created (no data/ folder either).
+        url=config.attributes.get("database_url") or resolve_database_url(create_folder=False),
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
     )

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import signal
 import sqlite3
+import stat
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from app.db import UpgradeRefused, sqlite_uri
 
 if TYPE_CHECKING:
     from app.adoption import DatabaseState
@@ -26,6 +31,64 @@ def backup_path(path: Path, state: DatabaseState) -> Path:
     return target
 
 
+def stale_partials(path: Path) -> list[Path]:
+    """Backups an earlier run left half-written (it was killed while copying)."""
+    prefix = f"{path.name}.backup-"
+    return [entry for entry in path.parent.iterdir() if entry.name.startswith(prefix) and entry.name.endswith(".partial")]
+
+
+def remove_stale_partials(path: Path) -> None:
+    """Called under the write lock, so no other worker is writing one of them right now."""
+    for partial in stale_partials(path):
+        partial.unlink(missing_ok=True)
+
+
+def _journal_room(path: Path) -> int:
+    # The rollback journal holds at most the original of every page, plus what the upgrade
+    # adds to the file; a copied table at most doubles it. Generous on purpose.
+    return path.stat().st_size + (1 << 20)
+
+
+def require_room(path: Path, *, backup: bool) -> None:
+    """Refuse, before any write, when the file system cannot hold the backup and the journal."""
+    needed = _journal_room(path) + (path.stat().st_size if backup else 0)
+    status = os.statvfs(path.parent)
+    free = status.f_bavail * status.f_frsize
+    if free < needed:
+        what = "a backup and the upgrade's journal" if backup else "the upgrade's journal"
+        raise UpgradeRefused(
+            f"There is not enough free space next to {path} for {what}: about {_megabytes(needed)} is needed, "
+            f"{_megabytes(free)} is free; nothing was changed: free some space and try again."
+        )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MB"
+
+
+def _create_private(partial: Path, database: Path) -> None:
+    """Create the empty copy with the database's permission bits (never wider), before a byte
+    of the database is in it."""
+    mode = stat.S_IMODE(database.stat().st_mode) & 0o666
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.fchmod(descriptor, mode)  # the umask may have narrowed it further, never widened it
+    finally:
+        os.close(descriptor)
+
+
+def _copy_failure(result: subprocess.CompletedProcess, partial: Path) -> OSError:
+    """cp's failure as the OSError it stands for, so that the boundary can word it."""
+    message = (result.stderr or b"").decode(errors="replace").strip()
+    if result.returncode == -signal.SIGXFSZ or "too large" in message.lower():
+        return OSError(errno.EFBIG, "File too large", str(partial))
+    if "no space" in message.lower():
+        return OSError(errno.ENOSPC, "No space left on device", str(partial))
+    if "permission denied" in message.lower():
+        return OSError(errno.EACCES, "Permission denied", str(partial))
+    return OSError(errno.EIO, message or f"cp exited with {result.returncode}", str(partial))
+
+
 def write_backup(path: Path, state: DatabaseState, *, write_ahead_log: bool = False) -> Path:
     """Copy the database next to itself and return the copy's path.
 
@@ -37,26 +100,36 @@ def write_backup(path: Path, state: DatabaseState, *, write_ahead_log: bool = Fa
     may still be in the -wal file, so (as where there is no `cp`) the copy goes through
     SQLite's backup API, read by a second connection (the API refuses a source with an
     open write transaction). The copy is written under a temporary name, synced, then
-    renamed: a crash never leaves a half backup that looks whole.
+    renamed: a crash never leaves a half backup that looks whole, and any failure or
+    interruption removes the half-written copy. The copy is created with the database's
+    permissions or narrower: a 0600 database never gets a world-readable backup.
     """
     target = backup_path(path, state)
     partial = target.with_name(target.name + ".partial")
     copy_program = shutil.which("cp")
-    if write_ahead_log or copy_program is None:
-        source = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
-        copy = sqlite3.connect(partial)
-        try:
-            copy.execute("PRAGMA journal_mode = OFF")  # a new file: nothing to roll back to
-            source.backup(copy)
-        finally:
-            copy.close()
-            source.close()
-    else:
-        subprocess.run([copy_program, "--", str(path), str(partial)], check=True, capture_output=True)
-    descriptor = os.open(partial, os.O_RDONLY)
+    _create_private(partial, path)
     try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    os.replace(partial, target)
+        if write_ahead_log or copy_program is None:
+            source = sqlite3.connect(sqlite_uri(path, mode="ro"), uri=True)
+            copy = sqlite3.connect(sqlite_uri(partial), uri=True)
+            try:
+                copy.execute("PRAGMA journal_mode = OFF")  # a new file: nothing to roll back to
+                source.backup(copy)
+            finally:
+                copy.close()
+                source.close()
+        else:
+            # Into the file created above: cp keeps an existing destination's permissions.
+            result = subprocess.run([copy_program, "--", str(path), str(partial)], capture_output=True)
+            if result.returncode != 0:
+                raise _copy_failure(result, partial)
+        descriptor = os.open(partial, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return target

@@ -11,7 +11,7 @@ import argparse
 import contextlib
 import json
 import logging
-import os
+import re
 import sys
 import textwrap
 import time
@@ -19,31 +19,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from app import adoption
+from app import adoption, bookkeeping, reading, refusals
 from app.backup import backup_path
-from app.db import (
-    DEFAULT_BUSY_TIMEOUT,
-    DEFAULT_DATABASE_URL,
-    UpgradeRefused,
-    database_file,
-    head_revision,
-    resolve_database_url,
-)
+from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused, database_file, head_revision, resolve_database_url, sqlite_url
 from app.upgrade import (
+    require_database_file,
     alembic_config,
     check_database_file,
-    create_engine,
     refusing_sqlite_errors,
     upgrade_database,
 )
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
-def _database_url(argument: str | None, *, create_default_folder: bool = False) -> str:
-    if argument is not None:
-        return argument if "://" in argument else f"sqlite:///{argument}"
-    if create_default_folder or os.environ.get("DATABASE_URL") or os.environ.get("DATABASE_PATH"):
-        return resolve_database_url()
-    return DEFAULT_DATABASE_URL  # a command that only reads creates no data/ folder
+
+def _database_url(argument: str | None, *, create_folder: bool = True) -> str:
+    """A URL stays a URL; anything else is a path, whatever characters it holds."""
+    if argument is None:
+        return resolve_database_url(create_folder=create_folder)
+    return argument if _URL.match(argument) else sqlite_url(argument)
 
 
 MISSING = "missing"
@@ -74,24 +68,18 @@ class Status:
 
 
 def read_status(database_url: str) -> Status:
-    """The database's state, read through a read-only connection: the file is never written."""
-    path = database_file(database_url)
-    if path is not None and not path.exists() and not path.is_symlink():
+    """The database's state, read without writing a byte to the file or a file beside it
+    (after a crash, from a private copy: app.reading)."""
+    path = require_database_file(database_url)
+    if not path.exists() and not path.is_symlink():
         return Status(str(path), adoption.DatabaseState(MISSING, None, managed=False), path)
-    if path is not None:
-        check_database_file(path)
-        if not path.exists() or path.stat().st_size == 0:
-            return Status(str(path), adoption.DatabaseState(adoption.release_name(None), None, managed=False), path)
-        database_url = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
-    engine = create_engine(database_url)
-    try:
-        with refusing_sqlite_errors(path, DEFAULT_BUSY_TIMEOUT), engine.connect() as connection:
-            connection.execution_options(starpunk_read_only=True)
-            with connection.begin():
-                state = adoption.inspect_database(connection)
-    finally:
-        engine.dispose()
-    return Status(str(path) if path else database_url, state, path)
+    check_database_file(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return Status(str(path), adoption.DatabaseState(adoption.release_name(None), None, managed=False), path)
+    with refusing_sqlite_errors(path, DEFAULT_BUSY_TIMEOUT), reading.read_only_engine(path) as engine:
+        with engine.connect() as connection, connection.begin():
+            state = bookkeeping.inspect_database(connection)
+    return Status(str(path), state, path)
 
 
 def print_status(status: Status) -> None:
@@ -281,45 +269,49 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.command is None:
         parser.print_help()
         return 0
-    writes = arguments.command == "upgrade" and not (arguments.dry_run or arguments.sql)
-    database_url = _database_url(arguments.database, create_default_folder=writes)
-
     try:
-        if arguments.command == "status":
-            status = read_status(database_url)
-            if arguments.json:
-                print(json.dumps(status.as_dict(), indent=2))
-            else:
-                print_status(status)
-        elif arguments.command == "history":
-            run_history(database_url)
-        elif arguments.command == "downgrade":
-            return run_downgrade(database_url, arguments)
-        elif arguments.command == "stamp":
-            return run_stamp(database_url, arguments)
-        elif arguments.command == "backups":
-            run_backups(_file(database_url), arguments.json)
-        elif arguments.command == "restore":
-            run_restore(Path(arguments.backup), _file(database_url), arguments.busy_timeout)
-        elif arguments.dry_run:
-            print_plan(read_status(database_url), arguments.to, backup=not arguments.no_backup)
-        elif arguments.sql:
-            print_sql(database_url, read_status(database_url), arguments.to)
-        else:
-            started = time.perf_counter()
-            with progress_on_stdout():
-                report = upgrade_database(database_url, arguments.to, backup=not arguments.no_backup,
-                                          busy_timeout=arguments.busy_timeout)
-            elapsed = time.perf_counter() - started
-            shown = database_file(database_url) or database_url
-            if report.applied or (report.state and report.state.needs_stamp):
-                print(f"Done: {shown} is at revision {report.revision}, "
-                      f"{len(report.applied)} revision(s) applied in {elapsed:.2f} s.")
-            else:
-                print(f"Nothing to do: {shown} is at revision {report.revision}.")
+        with refusals.interrupts_as_exceptions(), refusals.boundary(refusals.Attempt(action=arguments.command)):
+            return _run(arguments)
     except UpgradeRefused as refusal:
         print(f"starpunk-db: {refusal}", file=sys.stderr)
         return 1
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    writes = arguments.command == "upgrade" and not (arguments.dry_run or arguments.sql)
+    database_url = _database_url(arguments.database, create_folder=writes)
+    if arguments.command == "status":
+        status = read_status(database_url)
+        if arguments.json:
+            print(json.dumps(status.as_dict(), indent=2))
+        else:
+            print_status(status)
+    elif arguments.command == "history":
+        run_history(database_url)
+    elif arguments.command == "downgrade":
+        return run_downgrade(database_url, arguments)
+    elif arguments.command == "stamp":
+        return run_stamp(database_url, arguments)
+    elif arguments.command == "backups":
+        run_backups(_file(database_url), arguments.json)
+    elif arguments.command == "restore":
+        run_restore(Path(arguments.backup), _file(database_url), arguments.busy_timeout)
+    elif arguments.dry_run:
+        print_plan(read_status(database_url), arguments.to, backup=not arguments.no_backup)
+    elif arguments.sql:
+        print_sql(database_url, read_status(database_url), arguments.to)
+    else:
+        started = time.perf_counter()
+        with progress_on_stdout():
+            report = upgrade_database(database_url, arguments.to, backup=not arguments.no_backup,
+                                      busy_timeout=arguments.busy_timeout)
+        elapsed = time.perf_counter() - started
+        shown = database_file(database_url) or database_url
+        if report.applied or (report.state and report.state.needs_stamp):
+            print(f"Done: {shown} is at revision {report.revision}, "
+                  f"{len(report.applied)} revision(s) applied in {elapsed:.2f} s.")
+        else:
+            print(f"Nothing to do: {shown} is at revision {report.revision}.")
     return 0
 
 
@@ -389,58 +381,48 @@ def run_downgrade(database_url: str, arguments: argparse.Namespace) -> int:
 
 
 def run_stamp(database_url: str, arguments: argparse.Namespace) -> int:
-    from app.stamp import force_stamp, stamp_detected, stamp_differences
+    from app.stamp import examine, restamp, stamp_detected
 
+    path = require_database_file(database_url)
+    if not path.exists():
+        raise UpgradeRefused(f"There is no database at {path}; nothing to stamp.")
+    found = examine(database_url, arguments.busy_timeout)
+    detected = found.detected
     if arguments.force:
-        try:
-            state = read_status(database_url).state
-            if state.managed:
-                differences = stamp_differences(database_url, state.revision) if state.revision else []
-                found = f"it is stamped {state.revision or '(nothing)'}" + (
-                    f", but its schema differs from that revision's: {differences[0]}" if differences else "")
-            else:
-                found = f"detection finds {_described(state)}"
-        except UpgradeRefused as refusal:
-            found = f"detection cannot place it: {refusal.args[0].rstrip('.')}"
-        shown = database_file(database_url) or database_url
-        print(f"Stamping {arguments.force} on {shown}, whatever its schema ({found}).")
+        placed = (f"detection finds {_described(detected)}" if detected
+                  else f"detection cannot place it: {found.undetectable.split('; ')[0].rstrip('.')}")
+        print(f"Stamping {arguments.force} on {path}, whatever its schema ({found.describe_stamp()}; {placed}).")
         if arguments.dry_run:
             print("Dry run: nothing was written.")
             return 0
-        report = force_stamp(database_url, arguments.force, busy_timeout=arguments.busy_timeout)
-        if report.backup:
-            print(f"backup written to {report.backup}")
-        before = ", ".join(report.previous) or "no stamp"
-        print(f"Done: {report.database} is stamped {report.revision} (was: {before}); no revision was run.")
-        return 0
-
-    status = read_status(database_url)
-    state = status.state
-    if state.name == MISSING:
-        raise UpgradeRefused(f"There is no database at {status.database}; nothing to stamp.")
-    if state.revision is None:
-        print(f"Nothing to stamp: {status.database} holds no StarPunk table; `starpunk-db upgrade` creates the schema.")
-        return 0
-    if state.managed:
-        differences = stamp_differences(database_url, state.revision)
-        if differences:
-            raise UpgradeRefused(
-                f"{status.database} is stamped {state.revision}, but its schema differs from that revision's "
-                f"({'; '.join(differences[:3])}); nothing was changed: if you know which revision the schema is, "
-                "run `starpunk-db stamp --force REV`."
-            )
-        print(f"Nothing to do: {status.database} is stamped {state.revision}, and its schema is that revision's.")
-        return 0
-    print(f"Stamping {state.revision} on {status.database}: detected {_described(state)}"
-          + (f", after {len(state.repairs)} repair(s)" if state.repairs else "")
-          + (f", adding {len(state.missing_migration_rows)} schema_migrations row(s)" if state.missing_migration_rows else "")
-          + "; no revision is run.")
-    if arguments.dry_run:
-        print("Dry run: nothing was written.")
-        return 0
-    with progress_on_stdout():
-        report = stamp_detected(database_url, state, busy_timeout=arguments.busy_timeout)
-    print(f"Done: {status.database} is stamped {report.revision}.")
+        report = restamp(database_url, arguments.force, busy_timeout=arguments.busy_timeout)
+    else:
+        if detected is None:
+            raise UpgradeRefused(found.undetectable)
+        if detected.revision is None:
+            print(f"Nothing to stamp: {path} holds no StarPunk table; `starpunk-db upgrade` creates the schema.")
+            return 0
+        if found.stamp_is_right:
+            print(f"Nothing to do: {path} is stamped {found.versions[0]}, and its schema is that revision's.")
+            return 0
+        why = "" if found.versions is None else f"{found.describe_stamp()}; "
+        print(f"Stamping {detected.revision} on {path}: {why}detected {_described(detected)}"
+              + (f", after {len(detected.repairs)} repair(s)" if detected.repairs else "")
+              + (f", adding {len(detected.missing_migration_rows)} schema_migrations row(s)" if detected.missing_migration_rows else "")
+              + "; no revision is run.")
+        if arguments.dry_run:
+            print("Dry run: nothing was written.")
+            return 0
+        if found.versions is None:
+            with progress_on_stdout():
+                stamp_detected(database_url, detected, busy_timeout=arguments.busy_timeout)
+            print(f"Done: {path} is stamped {detected.revision}.")
+            return 0
+        report = restamp(database_url, detected.revision, adopting=detected, busy_timeout=arguments.busy_timeout)
+    if report.backup:
+        print(f"backup written to {report.backup}")
+    before = ", ".join(report.previous) or "no stamp"
+    print(f"Done: {report.database} is stamped {report.revision} (was: {before}); no revision was run.")
     return 0
 
 

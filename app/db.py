@@ -36,31 +36,55 @@ class UpgradeRefused(Exception):
     """
 
 
-def resolve_database_url(environ: os._Environ[str] | dict[str, str] = os.environ) -> str:
+def resolve_database_url(environ: os._Environ[str] | dict[str, str] = os.environ, *, create_folder: bool = True) -> str:
     """The database to use: DATABASE_URL, else StarPunk's DATABASE_PATH, else data/starpunk.db.
 
-    The default's folder `data/` is created when missing, as StarPunk does.
+    The default's folder `data/` is created when missing, as StarPunk does (not by
+    read-only commands: `create_folder=False`).
     """
     if environ.get("DATABASE_URL"):
         return environ["DATABASE_URL"]
     if environ.get("DATABASE_PATH"):
-        return "sqlite:///" + environ["DATABASE_PATH"]
-    Path("data").mkdir(exist_ok=True)
+        return sqlite_url(environ["DATABASE_PATH"])
+    if create_folder:
+        Path("data").mkdir(exist_ok=True)
     return DEFAULT_DATABASE_URL
+
+
+def sqlite_uri(path: Path | str, **parameters: str) -> str:
+    """SQLite's own `file:` URI for a path: every character of the path stays a character of
+    the file name (`?`, `#`, `%`, spaces and the rest are %-encoded)."""
+    uri = "file://" + urllib.parse.quote(os.path.abspath(path), safe="/")
+    return uri + ("?" + urllib.parse.urlencode(parameters) if parameters else "")
+
+
+def sqlite_url(path: Path | str) -> str:
+    """The SQLAlchemy URL of a SQLite file given as a plain path. A path is never read as a
+    URL: it is %-quoted as SQLAlchemy unquotes it (`?`, `#`, `%` and the rest stay part of
+    the name), and SQLAlchemy hands SQLite the path itself, not a URI."""
+    return "sqlite:///" + urllib.parse.quote(os.path.abspath(path), safe=" +/")
 
 
 @functools.lru_cache(maxsize=64)
 def database_file(database_url: str) -> Path | None:
     """The SQLite file behind a URL (`sqlite:///PATH`, also the `file:PATH?...&uri=true`
     form); None for an in-memory database or another kind of database."""
+    # Parsed as SQLAlchemy does (database up to the first "?"), with the standard library:
+    # the fast path of ensure_schema does not import SQLAlchemy.
     scheme, separator, rest = database_url.partition(":///")
     if not separator or scheme.split("+")[0] != "sqlite":
         return None
-    path, _, query = rest.partition("?")
-    path = path.removeprefix("file:")
-    if path in ("", ":memory:") or "mode=memory" in query:
+    database, _, query = rest.partition("?")
+    database = urllib.parse.unquote(database)  # as SQLAlchemy does
+    options = urllib.parse.parse_qs(query)
+    if options.get("uri", [""])[-1].lower() in ("true", "1") and database.startswith("file:"):
+        parsed = urllib.parse.urlsplit(database)
+        if "memory" in options.get("mode", []) or parsed.path in ("", ":memory:"):
+            return None
+        return Path(urllib.parse.unquote(parsed.path))
+    if database in ("", ":memory:") or "memory" in options.get("mode", []):
         return None
-    return Path(path)
+    return Path(database)
 
 
 _ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+)$", re.MULTILINE)
@@ -88,7 +112,7 @@ def head_revision(script_location: Path = SCRIPT_LOCATION) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _read_only_uri(path: Path) -> str:
-    return "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    return sqlite_uri(path, mode="ro")
 
 
 def current_revision_if_head(database_url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> str | None:

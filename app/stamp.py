@@ -1,58 +1,74 @@
 """Recording a revision without running any: what detection finds, or one the operator names.
 
-Detection's stamp is the adoption an upgrade does first (repairs of a known hybrid,
-schema_migrations rows, the stamp), run on its own through app.upgrade: same lock, same
-backup, same refusals. `--force REV` is the operator's override, for a file detection cannot
-place or a stamp they know is wrong: it writes only alembic_version, after a backup, in the
-same kind of locked transaction.
+Detection's stamp of a file Alembic has never seen is the adoption an upgrade does first
+(repairs of a known hybrid, schema_migrations rows, the stamp), run on its own through
+app.upgrade: same lock, same backup, same refusals. A file whose stamp does not tell the
+truth (no row, several rows, a revision whose schema is not the file's: app.bookkeeping) is
+re-stamped with what detection finds. `--force REV` is the operator's override, for a file
+detection cannot place: it writes only alembic_version. Both re-stamps run in one locked
+transaction after a backup.
 """
 
 from __future__ import annotations
 
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import adoption
+from app import adoption, bookkeeping, reading
 from app.backup import write_backup
-from app.db import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION, UpgradeRefused, database_file
+from app.db import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION, UpgradeRefused
 from app.upgrade import (
-    READ_ONLY,
     UpgradeReport,
     check_database_file,
     check_writable,
     create_engine,
     refusing_sqlite_errors,
+    require_database_file,
     upgrade_database,
 )
 
 
 @dataclass(frozen=True)
-class StampReport:
-    database: str
-    revision: str
-    previous: tuple[str, ...]  # alembic_version rows before
-    backup: Path | None
+class StampExamination:
+    """What a database's stamp says, how its schema differs from that, and what detection finds."""
+
+    path: Path
+    versions: tuple[str, ...] | None  # alembic_version rows; None: no such table
+    findings: tuple[str, ...]  # how the schema differs from the stamp; empty: the stamp is right
+    detected: adoption.DatabaseState | None  # the state detection finds, ignoring alembic_version
+    undetectable: str | None = None  # detection's refusal: why it cannot place the schema
+
+    @property
+    def stamp_is_right(self) -> bool:
+        return self.versions is not None and len(self.versions) == 1 and not self.findings
+
+    def describe_stamp(self) -> str:
+        if self.versions is None:
+            return "it is not stamped"
+        if len(self.versions) != 1:
+            rows = ", ".join(self.versions) if self.versions else "no row"
+            return f"its alembic_version holds {rows} where a StarPunk database has one row"
+        if self.findings:
+            return f"it is stamped {self.versions[0]}, but its schema differs from that revision's: {self.findings[0]}"
+        return f"it is stamped {self.versions[0]}"
 
 
-def stamp_differences(database_url: str, revision: str) -> list[str]:
-    """How the database's schema differs from what `revision` produces (empty: the stamp is
-    right), read through a read-only connection."""
-    path = database_file(database_url)
-    if path is not None:
-        database_url = "sqlite:///file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro&uri=true"
-    references = adoption.revision_references()
-    expected = next(reference for reference in references if reference.revision == revision)
-    engine = create_engine(database_url)
-    try:
-        with refusing_sqlite_errors(path, DEFAULT_BUSY_TIMEOUT), engine.connect() as connection:
-            connection.execution_options(**{READ_ONLY: True})
-            with connection.begin():
-                actual = adoption.SchemaShape.read(connection).without_bookkeeping()
-    finally:
-        engine.dispose()
-    starpunk = adoption._all_starpunk_names(references)
-    return adoption.SchemaDifference.between(expected.shape.without_bookkeeping(), actual, starpunk).findings()
+def examine(database_url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> StampExamination:
+    """Read the stamp, compare it with the schema and detect the schema, without writing."""
+    path = require_database_file(database_url)
+    check_database_file(path)
+    with refusing_sqlite_errors(path, busy_timeout), reading.read_only_engine(path) as engine:
+        with engine.connect() as connection, connection.begin():
+            rows = bookkeeping.version_rows(connection)
+            versions = None if rows is None else tuple(rows)
+            findings: list[str] = []
+            if versions is not None and len(versions) == 1:
+                findings = bookkeeping.stamp_findings(connection, versions[0])
+            try:
+                detected, undetectable = adoption.detect_state(connection), None
+            except UpgradeRefused as refusal:
+                detected, undetectable = None, str(refusal)
+    return StampExamination(path, versions, tuple(findings), detected, undetectable)
 
 
 def stamp_detected(database_url: str, state: adoption.DatabaseState, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> UpgradeReport:
@@ -60,34 +76,51 @@ def stamp_detected(database_url: str, state: adoption.DatabaseState, *, busy_tim
     return upgrade_database(database_url, state.revision, busy_timeout=busy_timeout)
 
 
-def force_stamp(database_url: str, revision: str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> StampReport:
-    """Write `revision` as the database's only alembic_version row, whatever its schema."""
+@dataclass(frozen=True)
+class StampReport:
+    database: Path
+    revision: str
+    previous: tuple[str, ...]  # alembic_version rows before
+    backup: Path | None
+
+
+def restamp(
+    database_url: str,
+    revision: str,
+    *,
+    adopting: adoption.DatabaseState | None = None,
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+) -> StampReport:
+    """Make `revision` the database's only alembic_version row, after a backup, in one locked
+    transaction; with `adopting` (what detection found), its repairs and schema_migrations
+    rows are written too, as an adoption would."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory(str(SCRIPT_LOCATION))
-    known = [entry.revision for entry in script.walk_revisions()]
-    if revision not in known:
+    if revision not in {entry.revision for entry in script.walk_revisions()}:
         raise UpgradeRefused(f"There is no revision {revision!r}; `starpunk-db history` lists them.")
-    path = database_file(database_url)
-    if path is not None:
-        check_database_file(path)
-        check_writable(path)
+    path = require_database_file(database_url)
+    check_database_file(path)
+    check_writable(path)
     engine = create_engine(database_url, busy_timeout)
     backup = None
     try:
         with refusing_sqlite_errors(path, busy_timeout), engine.connect() as connection, connection.begin():
-            has_table = connection.exec_driver_sql(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
-            ).first()
-            previous = tuple(row[0] for row in connection.exec_driver_sql("SELECT version_num FROM alembic_version")) if has_table else ()
-            if path is not None and path.exists() and path.stat().st_size > 0:
-                label = adoption.DatabaseState(previous[0] if previous else "unstamped", previous[0] if previous else None, managed=bool(previous))
+            previous = tuple(bookkeeping.version_rows(connection) or ())
+            if path.exists() and path.stat().st_size > 0:
+                label = adoption.DatabaseState(previous[0] if previous else "unstamped", previous[0] if previous else None,
+                                               managed=bool(previous))
                 journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
                 backup = write_backup(path, label, write_ahead_log=journal_mode == "wal")
-            if has_table:
-                connection.exec_driver_sql("DELETE FROM alembic_version")
+            for statement in adoption.adoption_statements(adopting) if adopting else ():
+                connection.exec_driver_sql(statement)
+            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
             MigrationContext.configure(connection, opts={"script": script}).stamp(script, revision)
+    except BaseException:
+        if backup is not None:  # rolled back: the file is as it was, and the copy only clutter
+            backup.unlink(missing_ok=True)
+        raise
     finally:
         engine.dispose()
-    return StampReport(str(path or database_url), revision, previous, backup)
+    return StampReport(path, revision, previous, backup)

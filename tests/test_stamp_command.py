@@ -47,32 +47,62 @@ def test_stamp_on_a_correctly_stamped_file_does_nothing(tmp_path, capsys):
     assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
 
 
-def test_a_wrong_stamp_is_reported_and_force_corrects_it_after_a_backup(tmp_path):
+def wrongly_stamped(tmp_path):
+    """A v1.4 file (revision 009's schema) stamped with the revision before the head."""
     database = build(tmp_path / "starpunk.db", "v1.4")
-    assert run("starpunk-db", "stamp", "--force", CHAIN[-2], str(database)).returncode == 0
-    for backup in tmp_path.glob("starpunk.db.backup-*"):
-        backup.unlink()
+    assert run("starpunk-db", "upgrade", "--no-backup", str(database)).returncode == 0
+    db = sqlite3.connect(database)
+    db.execute("UPDATE alembic_version SET version_num = ?", (CHAIN[-2],))
+    db.commit()
+    db.close()
+    return database
+
+
+def test_a_wrong_stamp_is_refused_by_upgrade_and_stamp_corrects_it_after_a_backup(tmp_path):
+    database = wrongly_stamped(tmp_path)
     before, listing = digest(database), sorted(tmp_path.iterdir())
 
-    refused = run("starpunk-db", "stamp", str(database))
+    refused = run("starpunk-db", "upgrade", str(database))
 
     assert refused.returncode == 1
-    assert refused.stderr.startswith(f"starpunk-db: {database} is stamped {CHAIN[-2]}, but its schema differs from that revision's (")
-    assert refused.stderr.strip().endswith("run `starpunk-db stamp --force REV`.")
-    first_difference = refused.stderr.split("revision's (", 1)[1].split(";")[0].split(")")[0]
+    assert f"stamped {CHAIN[-2]}, but its schema is not that revision's" in refused.stderr
+    assert f"run `starpunk-db stamp` to stamp {HEAD}" in refused.stderr
     assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
 
-    forced = run("starpunk-db", "stamp", "--force", HEAD, str(database))
+    fixed = run("starpunk-db", "stamp", str(database))
 
-    assert forced.returncode == 0
+    assert fixed.returncode == 0, fixed.stderr
     (backup,) = tmp_path.glob(f"starpunk.db.backup-{CHAIN[-2]}-*")
-    assert forced.stdout.splitlines() == [
-        f"Stamping {HEAD} on {database}, whatever its schema (it is stamped {CHAIN[-2]}, "
-        f"but its schema differs from that revision's: {first_difference}).",
-        f"backup written to {backup}",
-        f"Done: {database} is stamped {HEAD} (was: {CHAIN[-2]}); no revision was run.",
-    ]
+    lines = fixed.stdout.splitlines()
+    assert lines[0].startswith(f"Stamping {HEAD} on {database}: it is stamped {CHAIN[-2]}, but its schema differs from that revision's: ")
+    assert lines[1:] == [f"backup written to {backup}",
+                         f"Done: {database} is stamped {HEAD} (was: {CHAIN[-2]}); no revision was run."]
     assert versions(database) == [HEAD] and versions(backup) == [CHAIN[-2]]
+    assert run("starpunk-db", "upgrade", str(database)).stdout.strip() == f"Nothing to do: {database} is at revision {HEAD}."
+
+
+def test_force_stamps_the_named_revision_whatever_the_schema(tmp_path):
+    database = wrongly_stamped(tmp_path)
+
+    forced = run("starpunk-db", "stamp", "--force", CHAIN[-3], str(database))
+
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stdout.splitlines()[0].startswith(f"Stamping {CHAIN[-3]} on {database}, whatever its schema (it is stamped {CHAIN[-2]}, ")
+    assert versions(database) == [CHAIN[-3]]
+
+
+def test_an_alembic_version_with_two_rows_is_stamped_with_what_detection_finds(tmp_path):
+    database = wrongly_stamped(tmp_path)
+    db = sqlite3.connect(database)
+    db.execute("INSERT INTO alembic_version VALUES (?)", (CHAIN[-3],))
+    db.commit()
+    db.close()
+
+    fixed = run("starpunk-db", "stamp", str(database))
+
+    assert fixed.returncode == 0, fixed.stderr
+    assert "its alembic_version holds" in fixed.stdout.splitlines()[0]
+    assert versions(database) == [HEAD]
 
 
 def test_force_places_a_file_detection_cannot(tmp_path):
@@ -84,7 +114,7 @@ def test_force_places_a_file_detection_cannot(tmp_path):
     assert run("starpunk-db", "stamp", str(database)).returncode == 1
 
     dry = run("starpunk-db", "stamp", "--force", HEAD, "--dry-run", str(database))
-    assert dry.returncode == 0 and "whatever its schema (detection cannot place it: The database's schema matches no StarPunk release" in dry.stdout
+    assert dry.returncode == 0 and "whatever its schema (it is not stamped; detection cannot place it: The database's schema matches no StarPunk release" in dry.stdout
     assert dry.stdout.strip().endswith("Dry run: nothing was written.")
     assert not list(tmp_path.glob("starpunk.db.backup-*"))
 

@@ -1,0 +1,105 @@
+"""Whether a database's bookkeeping tells the truth, checked before anything is written.
+
+Alembic trusts `alembic_version` blindly: with no row it runs every revision on a full
+database (`table notes already exists`), with two rows it stops on overlapping heads, and a
+file stamped `005` whose schema is `001`'s is "upgraded" into a hybrid labelled head. Here the
+stamp is compared with the schema, by names and tolerant of the user's own tables and indexes,
+as detection compares (app.adoption); a stamp that does not match is refused with the
+difference and the command that fixes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app import adoption
+from app.db import SCRIPT_LOCATION, UpgradeRefused
+from app.refusals import STAMP_COMMAND
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+
+def version_rows(connection: Connection) -> list[str] | None:
+    """The rows of alembic_version; None when the table does not exist."""
+    exists = connection.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+    ).first()
+    if not exists:
+        return None
+    return [row[0] for row in connection.exec_driver_sql("SELECT version_num FROM alembic_version")]
+
+
+def stamp_findings(connection: Connection, revision: str | None, script_location: Path = SCRIPT_LOCATION) -> list[str]:
+    """How the schema differs from the one `revision` produces, as short phrases; empty when
+    the stamp is right. The user's own tables and indexes do not count, nor what a known
+    hybrid legitimately keeps at its revision (e.g. the rc.1 hotfix column until 002)."""
+    references = adoption.revision_references(script_location)
+    reference = next((r for r in references if r.revision == revision), None)
+    if reference is None:
+        return [f"revision {revision} is not one of this code's revisions"]
+    starpunk = adoption._all_starpunk_names(references)
+    actual = adoption.SchemaShape.read(connection).without_bookkeeping()
+    difference = adoption.SchemaDifference.between(reference.shape.without_bookkeeping(), actual, starpunk)
+    if any(hybrid.revision == revision and hybrid.matches(difference) for hybrid in adoption.KNOWN_HYBRIDS):
+        return []
+    return difference.findings()
+
+
+def _what_detection_finds(connection: Connection, script_location: Path) -> tuple[str | None, str]:
+    """(revision, phrase) for the schema as detection sees it, ignoring alembic_version."""
+    try:
+        state = adoption.detect_state(connection, script_location)
+    except UpgradeRefused:
+        return None, "its schema matches no StarPunk release"
+    if state.revision is None:
+        return None, "it holds no StarPunk table"
+    return state.revision, f"its schema is revision {state.revision}'s ({state.name})"
+
+
+def _fix(detected: str | None) -> str:
+    if detected is None:
+        return f"restore a backup, or stamp the right revision with `{STAMP_COMMAND} --force REV`"
+    return f"run `{STAMP_COMMAND}` to stamp {detected} (what detection finds), or `{STAMP_COMMAND} --force REV`"
+
+
+def check_stamp(connection: Connection, script_location: Path = SCRIPT_LOCATION) -> None:
+    """Refuse a database whose alembic_version has no row or several while it holds a
+    schema, or names a revision whose schema is not the file's. Only reads."""
+    versions = version_rows(connection)
+    if versions is None:
+        return
+    try:
+        references = adoption.revision_references(script_location)
+    except Exception as error:
+        raise UpgradeRefused(
+            f"The revision files in {script_location} fail on an empty database ({error}), so the schema they "
+            "expect cannot be known; nothing was changed: fix the newest revision file and try again."
+        ) from error
+    known = {reference.revision for reference in references}
+    if any(version not in known for version in versions):
+        return  # a newer release's revision: adoption.inspect_database says so
+    if len(versions) > 1:
+        detected, found = _what_detection_finds(connection, script_location)
+        raise UpgradeRefused(
+            f"alembic_version holds {len(versions)} rows ({', '.join(sorted(versions))}) where a StarPunk database "
+            f"has one, and {found}; nothing was changed: {_fix(detected)}."
+        )
+    claimed = versions[0] if versions else None
+    findings = stamp_findings(connection, claimed, script_location)
+    if not findings:
+        return
+    detected, found = _what_detection_finds(connection, script_location)
+    stamp = f"stamped {claimed}" if claimed else "stamped as empty (alembic_version has no row)"
+    shown = "; ".join(findings[:4]) + (f"; and {len(findings) - 4} more" if len(findings) > 4 else "")
+    raise UpgradeRefused(
+        f"The database is {stamp}, but its schema is not that revision's ({shown}), and {found}; "
+        f"nothing was changed: {_fix(detected)}."
+    )
+
+
+def inspect_database(connection: Connection, script_location: Path = SCRIPT_LOCATION) -> adoption.DatabaseState:
+    """`adoption.inspect_database`, after checking that the stamp tells the truth. Only reads."""
+    check_stamp(connection, script_location)
+    return adoption.inspect_database(connection, script_location)

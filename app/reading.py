@@ -1,0 +1,100 @@
+"""Reading a database for read-only commands without writing a byte or creating a file.
+
+`starpunk-db status`, `upgrade --dry-run`/`--sql` and `alembic current`/`check`/`history`
+read through `read_only_engine`. SQLite's `mode=ro` is enough for an ordinary file, but not
+for two normal states: after a crash the file has a hot `-journal` that SQLite must roll
+back before reading (read-only, it refuses), and a WAL file nobody has open has no `-shm`,
+which even a read-only open creates. In those cases a private copy of the file (and its
+journal or log) is read in a temporary folder: it shows the state the file holds once
+recovered, and the real file is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlalchemy
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+
+from app.db import sqlite_uri
+
+WAL_FORMAT = 2  # byte 18 of the header: the file format version, 2 for write-ahead logging
+
+
+def _journal(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def needs_recovery(path: Path, busy_timeout: float = 5.0) -> bool:
+    """Whether a read-only open would have to write: a hot journal, or a WAL file without -shm."""
+    with path.open("rb") as file:
+        header = file.read(20)
+    if len(header) >= 20 and header[18] == WAL_FORMAT and not _journal(path, "-shm").exists():
+        return True
+    if not _journal(path, "-journal").exists():
+        return False
+    try:
+        probe = sqlite3.connect(sqlite_uri(path, mode="ro"), uri=True, timeout=busy_timeout)
+    except sqlite3.Error:
+        return False  # the caller's own open says what is wrong
+    try:
+        probe.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.Error as error:
+        return getattr(error, "sqlite_errorname", "") == "SQLITE_READONLY_ROLLBACK"
+    finally:
+        probe.close()
+    return False
+
+
+def _engine(uri: str, busy_timeout: float) -> Engine:
+    engine = sqlalchemy.create_engine(
+        "sqlite://",
+        creator=lambda: sqlite3.connect(uri, uri=True, timeout=busy_timeout, isolation_level=None),
+        poolclass=NullPool,
+    )
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+@contextlib.contextmanager
+def read_only_engine(path: Path | None, busy_timeout: float = 5.0) -> Iterator[Engine]:
+    """An engine reading `path` as it stands once recovered, never writing to it or beside it.
+
+    A missing or empty file reads as an empty database (nothing is created).
+    """
+    if path is None or not path.exists() or path.stat().st_size == 0:
+        engine = sqlalchemy.create_engine("sqlite://", poolclass=NullPool)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    if not needs_recovery(path, busy_timeout):
+        engine = _engine(sqlite_uri(path, mode="ro"), busy_timeout)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    with tempfile.TemporaryDirectory(prefix="starpunk-db-") as folder:
+        copy = Path(folder) / "copy.db"
+        shutil.copyfile(path, copy)
+        for suffix in ("-journal", "-wal"):
+            if _journal(path, suffix).exists():
+                shutil.copyfile(_journal(path, suffix), _journal(copy, suffix))
+        engine = _engine(sqlite_uri(copy), busy_timeout)
+        try:
+            yield engine
+        finally:
+            engine.dispose()

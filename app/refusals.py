@@ -1,0 +1,222 @@
+"""The one error boundary: whatever goes wrong becomes one sentence for the operator.
+
+Every entry point (`alembic`, `starpunk-db`, `app.db.ensure_schema`) runs its work inside
+`boundary()`: SQLite's errors, the operating system's (full disk, file-size limit, permission
+denied), Alembic's, a revision failing on the data or on a user's own view, Ctrl-C and SIGTERM
+all leave it as `UpgradeRefused`, whose message says what was found and what to do. The
+traceback goes to the log (logger `app.refusals`, level DEBUG), never to the operator's screen.
+
+The sentences may promise "nothing was changed" because the callers only ever change a
+database inside one SQLite transaction, which every failure rolls back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import re
+import signal
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from app.db import UpgradeRefused
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "Interrupted; nothing was changed (the database is as it was)."
+# What points an operator at the fix for wrong bookkeeping (see app.bookkeeping).
+STAMP_COMMAND = "starpunk-db stamp"
+
+
+@dataclass
+class Attempt:
+    """What the boundary needs to word a sentence; the work fills it in as it goes."""
+
+    where: Path | str | None = None  # the database file, or the URL when there is no file
+    busy_timeout: float = 0.0
+    running: str | None = None  # "revision 003 (Remove code_verifier ...)" while a revision runs
+    action: str = "upgrade"
+    # A caller that hands in its own connection (a test harness, an application) may raise
+    # its own exceptions through Alembic's hooks: those are theirs, and pass through.
+    foreign_exceptions_pass: bool = False
+
+    @property
+    def subject(self) -> str:
+        return str(self.where) if self.where else "The database"
+
+
+class _InterruptState(threading.local):
+    depth = 0
+    received: int | None = None
+
+
+_interrupts = _InterruptState()
+
+
+def _raise_interrupt(number: int, _frame: object) -> None:
+    _interrupts.received = number
+    raise KeyboardInterrupt(signal.Signals(number).name)
+
+
+@contextlib.contextmanager
+def interrupts_as_exceptions() -> Iterator[None]:
+    """For the length of the block, SIGINT and SIGTERM raise KeyboardInterrupt (so the
+    transaction is rolled back and the boundary says so) instead of killing the process.
+
+    Only in the main thread, and only where the handler is still Python's default: an
+    application's own handlers are left alone.
+    """
+    if threading.current_thread() is not threading.main_thread() or _interrupts.depth:
+        _interrupts.depth += 1
+        try:
+            yield
+        finally:
+            _interrupts.depth -= 1
+        return
+    previous = {}
+    for number, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+        if signal.getsignal(number) is default:
+            previous[number] = signal.signal(number, _raise_interrupt)
+    _interrupts.depth += 1
+    _interrupts.received = None
+    try:
+        yield
+    finally:
+        _interrupts.depth -= 1
+        _interrupts.received = None
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _sqlite_error(error: BaseException) -> sqlite3.Error | None:
+    original = getattr(error, "orig", error)
+    return original if isinstance(original, sqlite3.Error) else None
+
+
+_USER_OBJECT = re.compile(r"error in (view|trigger|index) (\S+?):? ", re.IGNORECASE)
+
+
+def sentence(error: BaseException, attempt: Attempt) -> str:
+    """One sentence for `error`: what was found and what to do."""
+    where = attempt.subject
+    if isinstance(error, KeyboardInterrupt) or _interrupts.received is not None:
+        return INTERRUPTED
+    if isinstance(error, UpgradeRefused):
+        return str(error)
+    database_error = _sqlite_error(error)
+    if database_error is not None:
+        return _sqlite_sentence(database_error, attempt)
+    if isinstance(error, OSError):
+        return _os_sentence(error, attempt)
+    if type(error).__module__.startswith("alembic"):
+        return str(error)
+    if isinstance(error, RecursionError | MemoryError):
+        return f"The {attempt.action} of {where} ran out of memory; nothing was changed: free some memory and try again."
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    return (
+        f"The {attempt.action} of {where} failed unexpectedly ({type(error).__name__}: {first_line}); "
+        "nothing was changed. Please report this as a bug, with the log."
+    )
+
+
+def _sqlite_sentence(error: sqlite3.Error, attempt: Attempt) -> str:
+    where = attempt.subject
+    name = getattr(error, "sqlite_errorname", "") or ""
+    text = str(error)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
+        return (
+            f"{where} is locked by another program writing to it (perhaps another worker upgrading it), "
+            f"still after {attempt.busy_timeout:g} seconds; stop that program or wait for it to finish, then try again."
+        )
+    if name == "SQLITE_READONLY_ROLLBACK":
+        return (
+            f"{where} holds the unfinished transaction of a program that crashed (its -journal file), which SQLite "
+            "must roll back before reading it, but the file or its folder is read-only; make both writable by the "
+            "user running StarPunk and try again."
+        )
+    if name.startswith("SQLITE_READONLY"):
+        return f"{where} cannot be written (read-only file or folder); make both writable by the user running StarPunk and try again."
+    if name == "SQLITE_NOTADB":
+        return f"{where} is not a SQLite database; check the path, or restore the file from a backup."
+    if name.startswith("SQLITE_CORRUPT"):
+        return f"{where} is damaged ({text}); restore it from a backup."
+    if name.startswith("SQLITE_CANTOPEN"):
+        return f"{where} cannot be opened; check that the path and its folder exist and are readable by this user."
+    if name.startswith("SQLITE_FULL") or name.startswith("SQLITE_IOERR_WRITE") and "full" in text:
+        return _no_room(attempt)
+    if name.startswith(("SQLITE_PERM", "SQLITE_AUTH")):
+        return f"{where} cannot be read by this user (permission denied); run as the user that owns StarPunk's data."
+    if name.startswith("SQLITE_IOERR"):
+        return (
+            f"Reading or writing {where} failed ({text}): the disk is full, a file-size limit (ulimit -f) was "
+            "reached, or the disk is failing; nothing was changed: free some space or raise the limit, and try again."
+        )
+    if attempt.running:
+        return _revision_sentence(error, attempt)
+    return f"SQLite refused {where} ({text}); nothing was changed."
+
+
+def _revision_sentence(error: sqlite3.Error, attempt: Attempt) -> str:
+    text = str(error)
+    user_object = _USER_OBJECT.search(text + " ")
+    if user_object is not None:
+        kind, name = user_object.group(1).lower(), user_object.group(2)
+        return (
+            f"Your own {kind} {name} stops {attempt.running} ({text}); nothing was changed: "
+            f"drop {name} (save its definition from sqlite_master first), run the upgrade, then create it again "
+            "to match the new schema."
+        )
+    if isinstance(error, sqlite3.IntegrityError):
+        return (
+            f"{attempt.running} failed on the data in {attempt.subject} ({text}); nothing was changed: "
+            "correct the rows it names (or restore a backup if they are damaged) and run the upgrade again."
+        )
+    return (
+        f"{attempt.running} failed on {attempt.subject} ({text}); nothing was changed: if you added your own "
+        "objects to StarPunk's tables, drop them and run the upgrade again; otherwise please report this as a bug."
+    )
+
+
+def _os_sentence(error: OSError, attempt: Attempt) -> str:
+    where = attempt.subject
+    filename = error.filename or where
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return _no_room(attempt)
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"{filename} cannot be read or written by this user (permission denied); run as the user that owns StarPunk's data, or fix its permissions."
+    if error.errno == errno.EROFS:
+        return f"{filename} is on a read-only file system; remount it read-write, or copy the database elsewhere, and try again."
+    return f"{filename}: {error.strerror or error}; nothing was changed."
+
+
+def _no_room(attempt: Attempt) -> str:
+    return (
+        f"There was no room to write {attempt.subject} or its backup (the disk is full, or a file-size limit was "
+        "reached); nothing was changed and nothing was left behind: free some space (or raise the limit) and try again."
+    )
+
+
+def _known(error: BaseException) -> bool:
+    return isinstance(error, KeyboardInterrupt | OSError) or _sqlite_error(error) is not None or (
+        type(error).__module__.startswith(("alembic", "sqlalchemy"))
+    )
+
+
+@contextlib.contextmanager
+def boundary(attempt: Attempt) -> Iterator[Attempt]:
+    """Everything raised inside leaves as `UpgradeRefused(one sentence)`; the details go to the log."""
+    try:
+        yield attempt
+    except UpgradeRefused:
+        if _interrupts.received is None:
+            raise
+        raise UpgradeRefused(INTERRUPTED) from None
+    except (Exception, KeyboardInterrupt) as error:
+        if attempt.foreign_exceptions_pass and not _known(error):
+            raise
+        log.debug("%s of %s refused", attempt.action, attempt.subject, exc_info=error)
+        raise UpgradeRefused(sentence(error, attempt)) from error

@@ -1,0 +1,83 @@
+"""What the fault tests share: the three entry points as subprocesses, and what a refusal must look like.
+
+A refusal is one sentence (what was found, what to do), a non-zero exit, no traceback, the
+database byte-identical, and nothing new in its folder.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import BIN, PROJECT, digest
+
+ENTRY_POINTS = ("alembic", "starpunk-db", "ensure_schema")
+ENSURE_SCHEMA = (
+    "import sys\nfrom app.db import ensure_schema, UpgradeRefused\n"
+    "try:\n    print(ensure_schema(sys.argv[1], busy_timeout=float(sys.argv[2])))\n"
+    "except UpgradeRefused as refusal:\n    sys.exit(f'refused: {refusal}')\n"
+)
+
+
+def command_line(name: str, database: Path | str, *, target: str = "head", busy_timeout: float = 120,
+                 url: str | None = None) -> list[str]:
+    """`name` upgrading `database` (a path, or `url` when given) to `target`."""
+    if name == "alembic":
+        return [str(BIN / "alembic"), "-c", str(PROJECT / "alembic.ini"), "-x", f"busy_timeout={busy_timeout}", "upgrade", target]
+    if name == "starpunk-db":
+        return [str(BIN / "starpunk-db"), "upgrade", "--to", target, "--busy-timeout", str(busy_timeout), url or str(database)]
+    from app.db import sqlite_url
+
+    return [sys.executable, "-c", ENSURE_SCHEMA, url or sqlite_url(database), str(busy_timeout)]
+
+
+def environment(database: Path | str | None = None, url: str | None = None) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "DATABASE_PATH")}
+    if url is not None:
+        env["DATABASE_URL"] = url
+    elif database is not None:
+        env["DATABASE_PATH"] = str(database)
+    return env
+
+
+def run_command(arguments: list[str], database: Path | str | None = None, *, url: str | None = None,
+                cwd: Path | None = None, **kwargs) -> subprocess.CompletedProcess:
+    folder = cwd or (Path(database).parent if database is not None else PROJECT)
+    return subprocess.run(arguments, env=environment(database, url), cwd=folder, capture_output=True, text=True,
+                          timeout=180, **kwargs)
+
+
+def upgrade(name: str, database: Path | str, **options) -> subprocess.CompletedProcess:
+    url = options.pop("url", None)
+    kwargs = {key: options.pop(key) for key in ("preexec_fn", "user", "cwd") if key in options}
+    return run_command(command_line(name, database, url=url, **options), database, url=url, **kwargs)
+
+
+def sentence_of(result: subprocess.CompletedProcess, name: str) -> str:
+    """The one line an entry point refused with."""
+    if name == "alembic":
+        lines = [line for line in result.stdout.splitlines() if line.startswith("FAILED: ")]
+        assert len(lines) == 1, result.stdout + result.stderr
+        return lines[0].removeprefix("FAILED: ")
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    prefix = "starpunk-db: " if name == "starpunk-db" else "refused: "
+    assert lines[0].startswith(prefix), result.stderr
+    return lines[0].removeprefix(prefix)
+
+
+def assert_refused(result: subprocess.CompletedProcess, name: str, *fragments: str) -> str:
+    """Refused with one sentence holding every fragment, a non-zero exit and no traceback."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+    sentence = sentence_of(result, name)
+    for fragment in fragments:
+        assert fragment in sentence, sentence
+    return sentence
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file of `folder` (and below) with its digest: what "untouched" compares."""
+    return {str(path.relative_to(folder)): digest(path) for path in sorted(folder.rglob("*")) if path.is_file()}

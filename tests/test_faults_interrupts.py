@@ -1,0 +1,76 @@
+"""Ctrl-C and SIGTERM (a container stopping) during a real upgrade, and what a killed run left."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import HEAD, digest, versions
+from faults import ENTRY_POINTS, assert_refused, command_line, environment
+from starpunk_history import build
+from test_safety import many_sessions
+
+
+@pytest.fixture(scope="module")
+def slow_file(tmp_path_factory) -> Path:
+    """A v0.1 file whose upgrade takes about a second: v0_4_0 rehashes 300,000 sessions."""
+    return many_sessions(tmp_path_factory.mktemp("template") / "starpunk.db", 300_000)
+
+
+def interrupted(database: Path, name: str, number: int, when: str) -> subprocess.CompletedProcess:
+    """Run `name` and send it signal `number` once a file whose name contains `when` appears."""
+    process = subprocess.Popen(command_line(name, database), env=environment(database), cwd=database.parent,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(when in path.name for path in database.parent.iterdir()) and process.poll() is None:
+        assert time.monotonic() < deadline, "the upgrade never got that far"
+        time.sleep(0.005)
+    time.sleep(0.1 if when == ".backup-" else 0)
+    process.send_signal(number)
+    stdout, stderr = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_a_signal_mid_upgrade_says_so_and_leaves_the_folder_as_it_was(tmp_path, slow_file, name, number):
+    database = tmp_path / "starpunk.db"
+    shutil.copy(slow_file, database)
+    before = digest(database)
+
+    result = interrupted(database, name, number, when=".backup-")  # the backup is written: revisions run
+
+    assert_refused(result, name, "Interrupted; nothing was changed")
+    assert digest(database) == before
+    assert [path.name for path in tmp_path.iterdir()] == ["starpunk.db"]
+
+
+def test_a_signal_during_the_backup_leaves_no_partial_file(tmp_path, slow_file):
+    database = tmp_path / "starpunk.db"
+    shutil.copy(slow_file, database)
+    before = digest(database)
+
+    result = interrupted(database, "starpunk-db", signal.SIGTERM, when=".partial")
+
+    assert_refused(result, "starpunk-db", "Interrupted; nothing was changed")
+    assert digest(database) == before
+    assert [path.name for path in tmp_path.iterdir()] == ["starpunk.db"]
+
+
+def test_a_partial_backup_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
+    database = build(tmp_path / "starpunk.db", "legacy v0.9.5")
+    stale = tmp_path / "starpunk.db.backup-v0.8-legacy-v0.9.x-20250101T000000Z.partial"
+    stale.write_bytes(b"SQLite format 3\x00" + b"\x00" * 4000)  # the first pages of a copy, cut short
+
+    result = subprocess.run(command_line("ensure_schema", database), env=environment(database), cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert versions(database) == [HEAD]
+    names = [path.name for path in tmp_path.iterdir()]
+    assert stale.name not in names and len(names) == 2
