@@ -124,6 +124,8 @@ def revision_references(script_location: Path = SCRIPT_LOCATION) -> tuple[Revisi
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
+    import app.operations  # noqa: F401  (StarPunk's operations, which revisions may use, on `op`)
+
     script = ScriptDirectory(str(script_location))
     engine = sqlalchemy.create_engine("sqlite://")
     try:

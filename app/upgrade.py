@@ -33,6 +33,7 @@ from sqlalchemy.pool import NullPool
 from app import adoption
 from app.backup import write_backup
 from app.db import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION, UpgradeRefused, database_file, resolve_database_url
+from app.schema_guard import guarding
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -273,7 +274,9 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
             # Only violations the upgrade itself introduces count (StarPunk ran with keys off).
             violations_before = _foreign_key_violations(connection) if has_work else set()
             report.start_steps()
-            context.run_migrations()
+            # Refuses a revision that loses what SQLite hides (triggers, AUTOINCREMENT, CHECKs...).
+            with guarding(connection, migration_context):
+                context.run_migrations()
             broken = _foreign_key_violations(connection) - violations_before if has_work else set()
             if broken:
                 raise UpgradeRefused(

@@ -1,0 +1,156 @@
+"""The last check of an upgrade: nothing SQLite hides was lost on the way.
+
+Reflection, and so autogenerate, `alembic check` and `PRAGMA foreign_key_check`, do not see
+what a careless table rebuild drops: triggers, views, virtual tables, AUTOINCREMENT, CHECK
+constraints, foreign-key actions. `guarding` watches the revisions run inside the upgrade's
+transaction and refuses, in one sentence naming the object and the revision, so that
+everything rolls back:
+
+- after each revision: whatever the file had before that revision must still be there,
+  unless the revision removed it on purpose: a DROP statement naming it, its table
+  dropped, or (for a table's AUTOINCREMENT, CHECKs and foreign-key actions) the same
+  change made by the revision when the chain runs on an empty database;
+- at head: the objects and table traits the models declare (app.models).
+
+A user's own triggers and views are held to the first rule only: kept, never demanded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from app import adoption
+from app.db import UpgradeRefused
+from app.sqlite_objects import SQLiteObject, TableTraits, Trigger, declared_objects, read_objects, read_table_traits
+
+if TYPE_CHECKING:
+    from alembic.runtime.migration import MigrationContext, MigrationInfo
+    from sqlalchemy import MetaData, Table
+    from sqlalchemy.engine import Connection
+
+ADVICE = "write table changes with op.rebuild_table (README, 'Adding a schema change')"
+_DROP = re.compile(r"^\s*DROP\s+(?:TRIGGER|VIEW|TABLE)\s+(?:IF\s+EXISTS\s+)?(?:\w+\.)?[\"`\[]?([^\s\"`\]]+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class HiddenSchema:
+    objects: dict[str, SQLiteObject]
+    traits: dict[str, TableTraits]
+
+    @classmethod
+    def read(cls, connection: Connection) -> HiddenSchema:
+        return cls(read_objects(connection), read_table_traits(connection))
+
+    def has_table(self, name: str) -> bool:
+        return name in self.traits or name in self.objects
+
+
+class SchemaGuard:
+    def __init__(self, connection: Connection, migration_context: MigrationContext) -> None:
+        self.connection = connection
+        self.migration_context = migration_context
+        self.script_location = Path(migration_context.script.dir)
+        self.current = HiddenSchema.read(connection)
+        self.dropped: set[str] = set()
+        self.last_step: str | None = None
+
+    def statement_ran(self, sql: str) -> None:
+        found = _DROP.match(sql)
+        if found:
+            self.dropped.add(found.group(1).lower())
+
+    def step_applied(self, *, ctx: Any, step: MigrationInfo, heads: Any, run_args: Any) -> None:
+        after = HiddenSchema.read(self.connection)
+        revision = f"revision {step.up_revision_id}" if step.is_upgrade else f"the downgrade of revision {step.up_revision_id}"
+        self.last_step = revision
+        for name, item in self.current.objects.items():
+            if name in after.objects or name.lower() in self.dropped:
+                continue
+            if isinstance(item, Trigger) and not after.has_table(item.table):
+                continue  # went with its table
+            self._refuse(f"{revision} would lose the {item.kind} {name}")
+        for table, traits in self.current.traits.items():
+            if table not in after.traits:
+                continue
+            lost = traits.lost_in(after.traits[table])
+            meant = self._reference_change(table, step)
+            for what in lost:
+                if what not in meant:
+                    self._refuse(f"{revision} would lose {what} on the table {table}")
+        self.current = after
+        self.dropped.clear()
+
+    def _reference_change(self, table: str, step: MigrationInfo) -> list[str]:
+        """What the step's revision itself does to the table's traits on an empty database."""
+        source = _reference_traits(self.script_location, step.source_revision_ids[0] if step.source_revision_ids else None, table)
+        target = _reference_traits(
+            self.script_location, step.destination_revision_ids[0] if step.destination_revision_ids else None, table
+        )
+        return source.lost_in(target) if source is not None and target is not None else []
+
+    def check_head(self) -> None:
+        """At head, the models' declarations hold."""
+        if self.last_step is None:
+            return  # no revision ran: nothing of ours changed the file
+        heads = set(self.migration_context.get_current_heads())
+        if heads != set(self.migration_context.script.get_heads()):
+            return
+        metadata: MetaData | None = self.migration_context.opts.get("target_metadata")
+        if metadata is None or isinstance(metadata, (list, tuple)):
+            return
+        after = self.current
+        for name, item in declared_objects(metadata).items():
+            found = after.objects.get(name)
+            if found is None or not item.same_definition(found):
+                state = "lacks" if found is None else "has a different definition of"
+                self._refuse(f"after {self.last_step} the database {state} the {item.kind} {name} that the models declare")
+        for table in metadata.tables.values():
+            if table.name in after.traits:
+                for what in _model_traits(table).lost_in(after.traits[table.name]):
+                    self._refuse(
+                        f"after {self.last_step} the table {table.name} lacks {what}, which the models declare"
+                    )
+
+    @staticmethod
+    def _refuse(finding: str) -> None:
+        raise UpgradeRefused(f"The upgrade was refused: {finding}; nothing was changed ({ADVICE}).")
+
+
+@functools.cache
+def _reference_traits(script_location: Path, revision: str | None, table: str) -> TableTraits | None:
+    for reference in adoption.revision_references(script_location):
+        if reference.revision == revision:
+            sql = reference.shape.definitions.get(table)
+            return TableTraits.of(sql) if sql and table in reference.shape.tables else None
+    return None
+
+
+def _model_traits(table: Table) -> TableTraits:
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.schema import CreateTable
+
+    return TableTraits.of(str(CreateTable(table).compile(dialect=sqlite.dialect())))
+
+
+@contextlib.contextmanager
+def guarding(connection: Connection, migration_context: MigrationContext) -> Iterator[SchemaGuard]:
+    """Watch the revisions run inside this block; refuse a loss (see the module's docstring)."""
+    guard = SchemaGuard(connection, migration_context)
+    callbacks = migration_context.on_version_apply_callbacks
+    migration_context.on_version_apply_callbacks = (*callbacks, guard.step_applied)
+    driver_connection = connection.connection.driver_connection
+    tracing = hasattr(driver_connection, "set_trace_callback")
+    if tracing:
+        driver_connection.set_trace_callback(guard.statement_ran)
+    try:
+        yield guard
+        guard.check_head()
+    finally:
+        if tracing:
+            driver_connection.set_trace_callback(None)
+        migration_context.on_version_apply_callbacks = callbacks
