@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy import MetaData, Table
     from sqlalchemy.engine import Connection
 
-ADVICE = "write table changes with op.rebuild_table (README, 'Adding a schema change')"
+ADVICE = "write table changes with op.rebuild_table, as the README's 'Adding a schema change' shows"
 _DROP = re.compile(r"^\s*DROP\s+(?:TRIGGER|VIEW|TABLE)\s+(?:IF\s+EXISTS\s+)?(?:\w+\.)?[\"`\[]?([^\s\"`\]]+)", re.IGNORECASE)
 
 
@@ -68,20 +68,19 @@ class SchemaGuard:
         after = HiddenSchema.read(self.connection)
         revision = f"revision {step.up_revision_id}" if step.is_upgrade else f"the downgrade of revision {step.up_revision_id}"
         self.last_step = revision
+        lost = []
         for name, item in self.current.objects.items():
             if name in after.objects or name.lower() in self.dropped:
                 continue
             if isinstance(item, Trigger) and not after.has_table(item.table):
                 continue  # went with its table
-            self._refuse(f"{revision} would lose the {item.kind} {name}")
+            lost.append(f"the {item.kind} {name}")
         for table, traits in self.current.traits.items():
-            if table not in after.traits:
-                continue
-            lost = traits.lost_in(after.traits[table])
-            meant = self._reference_change(table, step)
-            for what in lost:
-                if what not in meant:
-                    self._refuse(f"{revision} would lose {what} on the table {table}")
+            if table in after.traits:
+                meant = self._reference_change(table, step)
+                lost += [f"{what} of the table {table}" for what in traits.lost_in(after.traits[table]) if what not in meant]
+        if lost:
+            self._refuse(f"{revision} would lose {_and(lost)}")
         self.current = after
         self.dropped.clear()
 
@@ -104,21 +103,26 @@ class SchemaGuard:
         if metadata is None or isinstance(metadata, (list, tuple)):
             return
         after = self.current
+        lacking = []
         for name, item in declared_objects(metadata).items():
             found = after.objects.get(name)
-            if found is None or not item.same_definition(found):
-                state = "lacks" if found is None else "has a different definition of"
-                self._refuse(f"after {self.last_step} the database {state} the {item.kind} {name} that the models declare")
+            if found is None:
+                lacking.append(f"the {item.kind} {name}")
+            elif not item.same_definition(found):
+                lacking.append(f"the {item.kind} {name} as defined there")
         for table in metadata.tables.values():
             if table.name in after.traits:
-                for what in _model_traits(table).lost_in(after.traits[table.name]):
-                    self._refuse(
-                        f"after {self.last_step} the table {table.name} lacks {what}, which the models declare"
-                    )
+                lacking += [f"{what} of the table {table.name}" for what in _model_traits(table).lost_in(after.traits[table.name])]
+        if lacking:
+            self._refuse(f"after {self.last_step} the database lacks {_and(lacking)}, which the models declare")
 
     @staticmethod
     def _refuse(finding: str) -> None:
-        raise UpgradeRefused(f"The upgrade was refused: {finding}; nothing was changed ({ADVICE}).")
+        raise UpgradeRefused(f"The upgrade was refused: {finding}; nothing was changed, and {ADVICE}.")
+
+
+def _and(phrases: list[str]) -> str:
+    return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
 
 @functools.cache

@@ -132,10 +132,9 @@ class TableTraits:
         """What this table has that `other` lacks, each as a short phrase."""
         lost = ["AUTOINCREMENT"] if self.autoincrement and not other.autoincrement else []
         lost += [f"CHECK ({check})" for check in sorted(self.checks - other.checks)]
-        lost += [
-            f"ON DELETE {on_delete} ON UPDATE {on_update} of the foreign key {column} -> {parent}"
-            for column, parent, on_delete, on_update in sorted(self.foreign_keys - other.foreign_keys)
-        ]
+        for column, parent, on_delete, on_update in sorted(self.foreign_keys - other.foreign_keys):
+            actions = [f"ON {event} {action}" for event, action in (("DELETE", on_delete), ("UPDATE", on_update)) if action != "NO ACTION"]
+            lost.append(f"the foreign key {column} -> {parent}" + (f" ({' '.join(actions)})" if actions else ""))
         return lost
 
 
