@@ -163,14 +163,11 @@ def _render_rebuild(autogen_context: AutogenContext, operation: RebuildTableOps)
 
 @renderers.dispatch_for(RenameHint)
 def _render_rename_hint(autogen_context: AutogenContext, hint: RenameHint) -> list[str]:
-    words, line = f"NOTE: {hint.sentence()}.".split(), "#"
-    lines = []
-    for word in words:
-        if len(line) + len(word) > 90:
-            lines.append(line)
-            line = "#"
-        line += " " + word
-    return [*lines, line]
+    return [
+        f"# NOTE: {hint.table_name} loses column(s) {', '.join(hint.dropped)} and gains {', '.join(hint.added)}.",
+        "# If that is a rename, the drop loses the column's data: write instead",
+        f"#     batch_op.alter_column({hint.dropped[0]!r}, new_column_name={hint.added[0]!r})",
+    ]
 
 
 @renderers.dispatch_for(CreateSQLiteObjectOp)

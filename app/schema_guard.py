@@ -118,7 +118,7 @@ class SchemaGuard:
 
     @staticmethod
     def _refuse(finding: str) -> None:
-        raise UpgradeRefused(f"The upgrade was refused: {finding}; nothing was changed, and {ADVICE}.")
+        raise UpgradeRefused(f"The upgrade was refused: {finding}; nothing was changed: {ADVICE}.")
 
 
 def _and(phrases: list[str]) -> str:
