@@ -142,8 +142,11 @@ def _model_traits(table: Table) -> TableTraits:
 
 
 @contextlib.contextmanager
-def guarding(connection: Connection, migration_context: MigrationContext) -> Iterator[SchemaGuard]:
+def guarding(connection: Connection, migration_context: MigrationContext) -> Iterator[SchemaGuard | None]:
     """Watch the revisions run inside this block; refuse a loss (see the module's docstring)."""
+    if connection.dialect.name != "sqlite":
+        yield None
+        return
     guard = SchemaGuard(connection, migration_context)
     callbacks = migration_context.on_version_apply_callbacks
     migration_context.on_version_apply_callbacks = (*callbacks, guard.step_applied)

@@ -28,6 +28,36 @@ def project_copy(tmp_path: Path, *, with_app: bool = False) -> Path:
     return copy
 
 
+REVISION = '''"""{message}
+
+Revision ID: {revision}
+Revises: {down_revision}
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "{revision}"
+down_revision = "{down_revision}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+{upgrade}
+
+
+def downgrade():
+    pass
+'''
+
+
+def add_revision(project: Path, revision: str, down_revision: str, upgrade: str, message: str = "a change") -> None:
+    """A hand-written revision file in the copy: `upgrade` is the body of upgrade()."""
+    body = "\n".join("    " + line for line in upgrade.strip().splitlines())
+    text = REVISION.format(message=message, revision=revision, down_revision=down_revision, upgrade=body)
+    (project / "alembic" / "versions" / f"{revision}_change.py").write_text(text)
+
+
 def project_config(project: Path, database: Path, **attributes: Any) -> Config:
     config = Config(str(project / "alembic.ini"))
     config.attributes.update(database_url=f"sqlite:///{database}", backup=False, **attributes)

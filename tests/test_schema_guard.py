@@ -11,37 +11,8 @@ import sqlite3
 
 from app.upgrade import upgrade_database
 from conftest import HEAD, NEXT_REVISION, digest, run, versions
-from schema_copies import execute, project_copy
+from schema_copies import add_revision, execute, project_copy
 from starpunk_history import fill
-
-REVISION = '''"""{message}
-
-Revision ID: {revision}
-Revises: {down_revision}
-"""
-from alembic import op
-import sqlalchemy as sa
-
-revision = "{revision}"
-down_revision = "{down_revision}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-{upgrade}
-
-
-def downgrade():
-    pass
-'''
-
-
-def add_revision(project, revision: str, down_revision: str, upgrade: str, message: str = "a change") -> None:
-    body = "\n".join("    " + line for line in upgrade.strip().splitlines())
-    text = REVISION.format(message=message, revision=revision, down_revision=down_revision, upgrade=body)
-    (project / "alembic" / "versions" / f"{revision}_change.py").write_text(text)
-
 
 def populated_head(tmp_path):
     database = tmp_path / "starpunk.db"
