@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ContextManager
 from alembic.operations import MigrateOperation, Operations
 
 from app import rebuild
-from app.sqlite_objects import KINDS, SQLiteObject, Trigger, View, VirtualTable
+from app.sqlite_objects import SQLiteObject, Trigger, View, VirtualTable
 
 if TYPE_CHECKING:
     from alembic.operations import BatchOperations
@@ -90,10 +90,10 @@ class DropSQLiteObjectOp(MigrateOperation):
         return (f"remove_{_operation_name(self.item)}", self.item.name, self.item.sql)
 
 
-for _kind in KINDS.values():
-    _name = _kind.kind.replace(" ", "_")
-    Operations.register_operation(f"create_{_name}")(CreateSQLiteObjectOp)
-    Operations.register_operation(f"drop_{_name}")(DropSQLiteObjectOp)
+# op.create_trigger, op.drop_trigger, op.create_view, ... (each a classmethod above).
+for _kind in ("trigger", "view", "virtual_table"):
+    Operations.register_operation(f"create_{_kind}")(CreateSQLiteObjectOp)
+    Operations.register_operation(f"drop_{_kind}")(DropSQLiteObjectOp)
 
 
 @Operations.implementation_for(CreateSQLiteObjectOp)

@@ -26,6 +26,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, Iterator
 
 from app.sqlite_objects import TableTraits, Trigger, View, quote, read_objects
@@ -198,11 +199,7 @@ def _schema_the_revision_sees() -> Iterator[Connection]:
 
     from app import adoption
 
-    frame = sys._getframe(1)
-    while frame is not None and not (
-        frame.f_code.co_name in ("upgrade", "downgrade") and {"revision", "down_revision"} <= frame.f_globals.keys()
-    ):
-        frame = frame.f_back
+    frame = revision_frame(sys._getframe(1))
     if frame is None:
         raise CommandError("op.rebuild_table in --sql mode must be called from a revision's upgrade() or downgrade().")
     revision = frame.f_globals["revision"] if frame.f_code.co_name == "downgrade" else frame.f_globals["down_revision"]
@@ -216,3 +213,14 @@ def _schema_the_revision_sees() -> Iterator[Connection]:
             yield connection
     finally:
         engine.dispose()
+
+
+def revision_frame(frame: FrameType | None) -> FrameType | None:
+    """The frame of the revision's upgrade() or downgrade() that `frame` runs within, if any."""
+    while frame is not None and not is_revision_frame(frame):
+        frame = frame.f_back
+    return frame
+
+
+def is_revision_frame(frame: FrameType) -> bool:
+    return frame.f_code.co_name in ("upgrade", "downgrade") and {"revision", "down_revision"} <= frame.f_globals.keys()

@@ -13,6 +13,8 @@ everything rolls back:
 - at head: the objects and table traits the models declare (app.models).
 
 A user's own triggers and views are held to the first rule only: kept, never demanded.
+A plain batch under a view fails in SQLite itself ("error in view ..."); that too becomes
+one sentence naming the view and the revision.
 """
 
 from __future__ import annotations
@@ -22,10 +24,14 @@ import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Iterator
+
+import sqlalchemy
 
 from app import adoption
 from app.db import UpgradeRefused
+from app.rebuild import is_revision_frame
 from app.sqlite_objects import SQLiteObject, TableTraits, Trigger, declared_objects, read_objects, read_table_traits
 
 if TYPE_CHECKING:
@@ -157,7 +163,27 @@ def guarding(connection: Connection, migration_context: MigrationContext) -> Ite
     try:
         yield guard
         guard.check_head()
+    except sqlalchemy.exc.OperationalError as error:
+        broken = re.match(r"error in (view|trigger) (\S+): ", str(error.orig))
+        if broken is None:
+            raise
+        frame = _revision_in(error.__traceback__)
+        revision = f"revision {frame.f_globals['revision']}" if frame is not None else "a revision"
+        raise UpgradeRefused(
+            f"The upgrade was refused: {revision} rebuilds or renames a table that the {broken.group(1)} {broken.group(2)} "
+            f"uses, and SQLite refused ({error.orig}); nothing was changed: {ADVICE}."
+        ) from error
     finally:
         if tracing:
             driver_connection.set_trace_callback(None)
         migration_context.on_version_apply_callbacks = callbacks
+
+
+def _revision_in(traceback: TracebackType | None) -> FrameType | None:
+    """The frame of the revision that raised, walking the traceback (finished frames lose f_back)."""
+    found = None
+    while traceback is not None:
+        if is_revision_frame(traceback.tb_frame):
+            found = traceback.tb_frame
+        traceback = traceback.tb_next
+    return found

@@ -10,6 +10,7 @@ compared after `normalized_sql`, so that layout, comments, keyword case and the
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -69,9 +70,6 @@ class VirtualTable(SQLiteObject):
         return cls(name, f"CREATE VIRTUAL TABLE {name} USING fts5({arguments})")
 
 
-KINDS: Mapping[str, type[SQLiteObject]] = {kind.kind: kind for kind in (Trigger, View, VirtualTable)}
-
-
 def declare(metadata: MetaData, *objects: SQLiteObject) -> None:
     """Record triggers, views and virtual tables as part of `metadata`'s schema."""
     declared = dict(declared_objects(metadata))
@@ -112,6 +110,10 @@ class TableTraits:
     @classmethod
     def of(cls, create_table_sql: str) -> TableTraits:
         """Read from the statement itself, in a scratch database (SQLite parses its own SQL)."""
+        return _table_traits(create_table_sql)
+
+    @classmethod
+    def _parse(cls, create_table_sql: str) -> TableTraits:
         scratch = sqlite3.connect(":memory:")
         try:
             scratch.execute(create_table_sql)
@@ -136,6 +138,11 @@ class TableTraits:
             actions = [f"ON {event} {action}" for event, action in (("DELETE", on_delete), ("UPDATE", on_update)) if action != "NO ACTION"]
             lost.append(f"the foreign key {column} -> {parent}" + (f" ({' '.join(actions)})" if actions else ""))
         return lost
+
+
+@functools.lru_cache(maxsize=512)  # the guard reads every table after every revision
+def _table_traits(create_table_sql: str) -> TableTraits:
+    return TableTraits._parse(create_table_sql)
 
 
 def read_table_traits(connection: Connection) -> dict[str, TableTraits]:

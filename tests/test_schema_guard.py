@@ -114,3 +114,16 @@ def test_a_head_without_a_trigger_the_models_declare_is_refused(tmp_path):
     sentence = refusal(database, project)
 
     assert f"after revision {NEXT_REVISION} the database lacks the trigger notes_fts_delete, which the models declare" in sentence
+
+
+def test_a_plain_batch_rebuild_under_a_users_view_is_refused_in_one_sentence(tmp_path):
+    database, project = populated_head(tmp_path), project_copy(tmp_path)
+    execute(database, "CREATE VIEW my_tags AS SELECT name FROM tags")
+    add_revision(project, NEXT_REVISION, HEAD, """
+with op.batch_alter_table("tags", recreate="always") as batch_op:
+    batch_op.add_column(sa.Column("color", sa.TEXT(), nullable=True))
+""")
+
+    sentence = refusal(database, project)
+
+    assert f"revision {NEXT_REVISION} rebuilds or renames a table that the view my_tags uses" in sentence
