@@ -10,11 +10,13 @@ up, repairs and stamps it, then runs the revisions. Bad input is refused with on
 """
 
 from logging.config import fileConfig
+from pathlib import Path
 
 from alembic import context
 from alembic.util import CommandError
 
 from app import models
+from app.autogenerate import autogenerate_options
 from app.db import UpgradeRefused, resolve_database_url
 from app.upgrade import run_online
 
@@ -27,10 +29,12 @@ if config.config_file_name is not None and config.cmd_opts is not None:
 
 
 def configure(**arguments) -> None:
+    metadata = config.attributes.get("target_metadata") or models.Base.metadata
     context.configure(
-        target_metadata=config.attributes.get("target_metadata") or models.Base.metadata,
-        include_name=models.include_name,
-        # SQLite can alter little in place: autogenerate writes batch (copy-and-move) operations.
+        target_metadata=metadata,
+        # Triggers, views and virtual tables compared too; a user's own names left out; table
+        # changes written as op.rebuild_table, a batch (copy-and-move) that keeps what SQLite hides.
+        **autogenerate_options(metadata, Path(context.script.dir)),
         render_as_batch=True,
         # With the driver in autocommit mode and an explicit BEGIN, SQLite's DDL is transactional.
         transactional_ddl=True,

@@ -90,7 +90,8 @@ class SchemaShape:
             indexes={name: table for kind, name, table, sql in objects if kind == "index" and sql and table in tables},
             triggers={name: table for kind, name, table, _ in objects if kind == "trigger"},
             foreign_keys={name: frozenset(keys) for name, keys in foreign_keys.items()},
-            definitions={name: sql for _, name, _, sql in objects if sql and not belongs_to_sqlite(name)},
+            # (A trigger named like a shadow table, notes_fts_delete, is StarPunk's own.)
+            definitions={name: sql for kind, name, _, sql in objects if sql and not (kind != "trigger" and belongs_to_sqlite(name))},
         )
 
     def without_bookkeeping(self) -> SchemaShape:
@@ -123,6 +124,8 @@ def revision_references(script_location: Path = SCRIPT_LOCATION) -> tuple[Revisi
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
+
+    import app.operations  # noqa: F401  (StarPunk's operations, which revisions may use, on `op`)
 
     script = ScriptDirectory(str(script_location))
     engine = sqlalchemy.create_engine("sqlite://")

@@ -64,9 +64,10 @@ def _fix(detected: str | None) -> str:
     return f"run `{STAMP_COMMAND}` to stamp {detected} (what detection finds), or `{STAMP_COMMAND} --force REV`"
 
 
-def check_stamp(connection: Connection, script_location: Path = SCRIPT_LOCATION) -> None:
+def check_stamp(connection: Connection, script_location: Path = SCRIPT_LOCATION, *, compare_schema: bool = True) -> None:
     """Refuse a database whose alembic_version has no row or several while it holds a
-    schema, or names a revision whose schema is not the file's. Only reads."""
+    schema, or (unless `compare_schema` is false) names a revision whose schema is not the
+    file's. Only reads."""
     versions = version_rows(connection)
     if versions is None:
         return
@@ -87,6 +88,8 @@ def check_stamp(connection: Connection, script_location: Path = SCRIPT_LOCATION)
             f"has one, and {found}; nothing was changed: {_fix(detected)}."
         )
     claimed = versions[0] if versions else None
+    if claimed is not None and not compare_schema:
+        return
     findings = stamp_findings(connection, claimed, script_location)
     if not findings:
         return
@@ -99,7 +102,9 @@ def check_stamp(connection: Connection, script_location: Path = SCRIPT_LOCATION)
     )
 
 
-def inspect_database(connection: Connection, script_location: Path = SCRIPT_LOCATION) -> adoption.DatabaseState:
+def inspect_database(
+    connection: Connection, script_location: Path = SCRIPT_LOCATION, *, compare_schema: bool = True
+) -> adoption.DatabaseState:
     """`adoption.inspect_database`, after checking that the stamp tells the truth. Only reads."""
-    check_stamp(connection, script_location)
+    check_stamp(connection, script_location, compare_schema=compare_schema)
     return adoption.inspect_database(connection, script_location)

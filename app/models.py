@@ -3,8 +3,9 @@
 These models are what `alembic revision --autogenerate` compares a database against, so
 they mirror the DDL the revisions produce: the same SQL types (TIMESTAMP where StarPunk
 wrote TIMESTAMP, DATETIME where it wrote DATETIME), StarPunk's own `idx_*` index names,
-its unnamed UNIQUE constraints and its cascading foreign keys. Revisions never import
-this module; they carry their own SQL.
+its unnamed UNIQUE constraints and its cascading foreign keys. The triggers, views and
+virtual tables SQLAlchemy cannot model are declared at the end (app.sqlite_objects).
+Revisions never import this module; they carry their own SQL.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app.sqlite_objects import Trigger, VirtualTable, declare
 
 CURRENT_TIMESTAMP = text("CURRENT_TIMESTAMP")
 # StarPunk declares its primary keys without NOT NULL (`id INTEGER PRIMARY KEY`), and
@@ -203,12 +206,15 @@ class MediaVariant(Base):
     created_at: Mapped[datetime] = mapped_column(DATETIME, server_default=CURRENT_TIMESTAMP)
 
 
-def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
-    """Autogenerate's filter: leave out what no model describes on purpose.
-
-    `notes_fts` is an FTS5 virtual table made by revision 005 (SQLAlchemy cannot model
-    it), and FTS5 owns its shadow tables `notes_fts_*`; `sqlite_*` tables belong to SQLite.
-    """
-    if type_ == "table" and name is not None:
-        return not (name == "notes_fts" or name.startswith(("notes_fts_", "sqlite_")))
-    return True
+# What SQLAlchemy cannot model, declared here so that autogenerate, `alembic check`, the
+# upgrade guard and the tests read the same definitions (revision 005 created both).
+# `notes_fts` holds the searchable text of each note (rowid = notes.id); StarPunk fills it
+# itself, and the trigger removes a note's row with the note.
+NOTES_FTS = VirtualTable.fts5(
+    "notes_fts", columns=("slug UNINDEXED", "title", "content"), tokenize="porter unicode61"
+)
+NOTES_FTS_DELETE = Trigger(
+    "notes_fts_delete",
+    "CREATE TRIGGER notes_fts_delete AFTER DELETE ON notes BEGIN DELETE FROM notes_fts WHERE rowid = OLD.id; END",
+)
+declare(Base.metadata, NOTES_FTS, NOTES_FTS_DELETE)

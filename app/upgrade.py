@@ -33,6 +33,7 @@ from sqlalchemy.pool import NullPool
 from app import adoption, bookkeeping, foreign_keys, plan, reading, refusals
 from app.backup import remove_stale_partials, require_room, write_backup
 from app.db import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION, UpgradeRefused, database_file, resolve_database_url, sqlite_uri
+from app.schema_guard import guarding
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -335,7 +336,10 @@ def _run(context: EnvironmentContext, configure: Callable[..., None], options: U
         if not writes:
             connection.execution_options(**{READ_ONLY: True})
             with connection.begin() if not connection.in_transaction() else contextlib.nullcontext():
-                state = bookkeeping.inspect_database(connection, Path(context.script.dir))
+                # check and autogenerate report a schema unlike its stamp as operations.
+                state = bookkeeping.inspect_database(
+                    connection, Path(context.script.dir), compare_schema=not plan.compares_with_models(context)
+                )
                 report.state = state
                 if not state.managed:
                     context.config.print_stdout(_detected_sentence(state, read_only=True))
@@ -407,7 +411,9 @@ def _migrate(connection: Connection, context: EnvironmentContext, migration_cont
     # Only violations the upgrade itself introduces count (StarPunk ran with keys off).
     violations_before = foreign_keys.violations(connection, state, context) if has_work else set()
     report.start_steps(steps, attempt)
-    context.run_migrations()
+    # Refuses a revision that loses what SQLite hides (triggers, AUTOINCREMENT, CHECKs...).
+    with guarding(connection, migration_context):
+        context.run_migrations()
     attempt.running = None
     broken = foreign_keys.violations(connection, state, context) - violations_before if has_work else set()
     if broken:

@@ -1,0 +1,226 @@
+"""Table rebuilds on SQLite that keep what reflection does not see.
+
+SQLite alters little in place, so Alembic's batch mode rebuilds a table ("move and copy"):
+it reflects the table, creates `_alembic_tmp_<table>`, copies the rows, drops the table and
+renames the copy. Reflection does not see, so the copy loses: AUTOINCREMENT (and with it
+the table's `sqlite_sequence` value: a new row would reuse a deleted row's id), unnamed
+CHECK constraints, the exact definition of indexes (DESC, partial, COLLATE), and every
+trigger on the table; and views that mention the table make the rename fail.
+
+`rebuild_table` wraps the batch: once the revision's operations are collected, just before
+the copy, it reads all of that, keeps the sequence in a temporary table, drops the views
+and the triggers that mention the table, and hands AUTOINCREMENT and the unnamed CHECKs to
+the batch; after the copy it puts back the indexes' own definitions, the triggers, the
+views and the sequence. Everything it does is SQL sent through `op.execute`, so `--sql`
+prints it too; there, with no database to read, the table is read from the schema the
+revision chain gives at that point (app.adoption), and a user's own views are left in place
+by SQLite's legacy rename instead (a user's own triggers on the table cannot be known, and
+are not in that SQL). Revisions reach it as `op.rebuild_table` (app.operations).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Iterator
+
+from app.sqlite_objects import TableTraits, Trigger, View, quote, read_objects
+
+if TYPE_CHECKING:
+    from alembic.operations import BatchOperations, Operations
+    from sqlalchemy.engine import Connection
+
+log = logging.getLogger(__name__)
+
+SEQUENCE_KEEPER = "temp.starpunk_rebuild_sequence"
+
+
+@dataclass(frozen=True)
+class TableSnapshot:
+    """What a rebuild of `table` must put back, read just before the copy."""
+
+    table: str
+    autoincrement: bool
+    unnamed_checks: tuple[str, ...]
+    indexes: dict[str, tuple[str, tuple[str, ...]]]  # name -> (CREATE INDEX, its columns)
+    dependents: tuple[Trigger | View, ...]  # views, and triggers on or mentioning the table, in creation order
+
+    @classmethod
+    def read(cls, connection: Connection, table: str) -> TableSnapshot:
+        import sqlalchemy
+
+        create_sql = connection.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).scalar_one()
+        checks = sqlalchemy.inspect(connection).get_check_constraints(table)
+        indexes = {
+            name: (sql, _index_columns(connection, name))
+            for name, sql in connection.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (table,)
+            )
+        }
+        objects = read_objects(connection)
+        views = {name for name, item in objects.items() if isinstance(item, View)}
+        mentions = re.compile(rf"\b{re.escape(table)}\b", re.IGNORECASE)
+        dependents = tuple(
+            item
+            for item in objects.values()
+            if isinstance(item, View)
+            or (isinstance(item, Trigger) and (item.table in views or item.table == table or mentions.search(item.sql)))
+        )
+        return cls(
+            table=table,
+            autoincrement=TableTraits.of(create_sql).autoincrement,
+            unnamed_checks=tuple(check["sqltext"] for check in checks if not check.get("name")),
+            indexes=indexes,
+            dependents=dependents,
+        )
+
+    def before_copy(self, operations: Operations, batch_impl: Any) -> None:
+        """Hand the batch what reflection misses; keep the sequence; drop what names the table."""
+        from sqlalchemy import CheckConstraint
+
+        checks = self.checks_after(batch_impl.batch)
+        batch_impl.table_args = (*batch_impl.table_args, *(CheckConstraint(check) for check in checks))
+        batch_impl.table_kwargs.setdefault("sqlite_autoincrement", self.autoincrement)
+        if self.autoincrement:
+            operations.execute(f"CREATE TEMP TABLE IF NOT EXISTS {SEQUENCE_KEEPER.split('.')[1]} (name TEXT, seq INTEGER)")
+            operations.execute(
+                f"INSERT INTO {SEQUENCE_KEEPER} SELECT name, seq FROM sqlite_sequence WHERE name = '{self.table}'"
+            )
+        for item in reversed(self.dependents):
+            operations.execute(item.drop_sql)
+
+    def after_copy(self, operations: Operations, batch_operations: list[tuple[str, tuple, dict]]) -> None:
+        # The batch recreated the indexes from reflection: put back their own definitions,
+        # except where the revision dropped them or changed their columns.
+        changed = self.changed_columns(batch_operations)
+        dropped = {getattr(arguments[0], "name", None) for name, arguments, _ in batch_operations if name == "drop_index"}
+        for name, (sql, columns) in self.indexes.items():
+            if name not in dropped and not changed & set(columns):
+                operations.execute(f"DROP INDEX IF EXISTS {quote(name)}")
+                operations.execute(sql)
+        for item in self.dependents:
+            operations.execute(item.sql)
+        if self.autoincrement:
+            operations.execute(
+                f"UPDATE sqlite_sequence SET seq = max(seq, (SELECT max(seq) FROM {SEQUENCE_KEEPER})) "
+                f"WHERE name = '{self.table}' AND EXISTS (SELECT 1 FROM {SEQUENCE_KEEPER})"
+            )
+            operations.execute(
+                f"INSERT INTO sqlite_sequence (name, seq) SELECT name, max(seq) FROM {SEQUENCE_KEEPER} "
+                f"WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = '{self.table}') GROUP BY name"
+            )
+            operations.execute(f"DROP TABLE {SEQUENCE_KEEPER}")
+
+    def changed_columns(self, batch_operations: list[tuple[str, tuple, dict]]) -> set[str]:
+        """Columns the revision drops or renames."""
+        changed = set()
+        for name, arguments, keywords in batch_operations:
+            if name == "drop_column":
+                changed.add(getattr(arguments[1], "name", arguments[1]))
+            elif name == "alter_column" and keywords.get("name"):
+                changed.add(arguments[1])
+        return changed
+
+    def checks_after(self, batch_operations: list[tuple[str, tuple, dict]]) -> list[str]:
+        """The unnamed CHECKs, with renamed columns followed; a CHECK on a dropped column goes
+        with the column (SQLite could not create the table otherwise)."""
+        checks = list(self.unnamed_checks)
+        for name, arguments, keywords in batch_operations:
+            if name == "alter_column" and keywords.get("name"):
+                old, new = arguments[1], keywords["name"]
+                checks = [re.sub(rf"\b{re.escape(old)}\b", new, check) for check in checks]
+            elif name == "drop_column":
+                column = getattr(arguments[1], "name", arguments[1])
+                kept = [check for check in checks if not re.search(rf"\b{re.escape(column)}\b", check)]
+                for check in set(checks) - set(kept):
+                    log.warning("CHECK (%s) on %s goes with the dropped column %s", check, self.table, column)
+                checks = kept
+        return checks
+
+
+def _index_columns(connection: Connection, index: str) -> tuple[str, ...]:
+    return tuple(row[0] or "" for row in connection.exec_driver_sql("SELECT name FROM pragma_index_info(?) ORDER BY seqno", (index,)))
+
+
+@contextlib.contextmanager
+def rebuild_table(operations: Operations, table_name: str, recreate: str = "auto", **batch_arguments: Any) -> Iterator[BatchOperations]:
+    """`op.batch_alter_table` that keeps AUTOINCREMENT, the sequence, CHECKs, foreign-key
+    actions, indexes as defined, triggers and views (`recreate` as in batch_alter_table:
+    "auto" rebuilds only when ALTER TABLE cannot do it)."""
+    with contextlib.ExitStack() as stack:
+        if operations.migration_context.as_sql:
+            connection = stack.enter_context(_schema_the_revision_sees())
+            batch_arguments.setdefault("copy_from", _reflected(operations, connection, table_name))
+        else:
+            connection = operations.get_bind()
+        with operations.batch_alter_table(table_name, recreate=recreate, **batch_arguments) as batch:
+            yield batch
+            batch_impl = batch.impl
+            rebuilds = batch_impl._should_recreate()
+            if rebuilds:
+                snapshot = TableSnapshot.read(connection, table_name)
+                snapshot.before_copy(operations, batch_impl)
+                if operations.migration_context.as_sql:
+                    # The user's own views are unknown here; SQLite's legacy rename leaves them be.
+                    operations.execute("PRAGMA legacy_alter_table = ON")
+        if rebuilds:
+            if operations.migration_context.as_sql:
+                operations.execute("PRAGMA legacy_alter_table = OFF")
+            snapshot.after_copy(operations, batch_impl.batch)
+
+
+def _reflected(operations: Operations, connection: Connection, table_name: str) -> Any:
+    """The table as batch mode would reflect it; unnamed CHECKs left to `before_copy`, as online."""
+    import sqlalchemy
+
+    table = sqlalchemy.Table(
+        table_name, sqlalchemy.MetaData(), autoload_with=connection,
+        listeners=[("column_reflect", operations.impl.autogen_column_reflect)],
+    )
+    for check in [c for c in table.constraints if isinstance(c, sqlalchemy.CheckConstraint) and not c.name]:
+        table.constraints.remove(check)
+    return table
+
+
+@contextlib.contextmanager
+def _schema_the_revision_sees() -> Iterator[Connection]:
+    """For `--sql`: an in-memory database holding the schema the running revision starts
+    from, per the chain (app.adoption); the revision is the one whose upgrade() or
+    downgrade() is on the call stack."""
+    import sqlalchemy
+    from alembic.util import CommandError
+
+    from app import adoption
+
+    frame = revision_frame(sys._getframe(1))
+    if frame is None:
+        raise CommandError("op.rebuild_table in --sql mode must be called from a revision's upgrade() or downgrade().")
+    revision = frame.f_globals["revision"] if frame.f_code.co_name == "downgrade" else frame.f_globals["down_revision"]
+    script_location = Path(frame.f_globals["__file__"]).resolve().parent.parent
+    reference = next(item for item in adoption.revision_references(script_location) if item.revision == revision)
+    engine = sqlalchemy.create_engine("sqlite://")
+    try:
+        with engine.connect() as connection:
+            for sql in reference.shape.definitions.values():
+                connection.exec_driver_sql(sql)
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def revision_frame(frame: FrameType | None) -> FrameType | None:
+    """The frame of the revision's upgrade() or downgrade() that `frame` runs within, if any."""
+    while frame is not None and not is_revision_frame(frame):
+        frame = frame.f_back
+    return frame
+
+
+def is_revision_frame(frame: FrameType) -> bool:
+    return frame.f_code.co_name in ("upgrade", "downgrade") and {"revision", "down_revision"} <= frame.f_globals.keys()

@@ -1,0 +1,105 @@
+"""Helpers for the schema-evolution tests: copies of the scripts to add revisions to, and a
+picture of what SQLite hides in a file (triggers, views, virtual tables, table traits,
+index definitions, sequences), to compare before and after a change."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.config import Config
+
+from app.models import Base
+from app.sqlite_objects import TableTraits, normalized_sql
+from conftest import PROJECT
+
+
+def project_copy(tmp_path: Path, *, with_app: bool = False) -> Path:
+    """alembic.ini and alembic/ (and app/, to edit the models) in a folder of their own."""
+    copy = tmp_path / "project"
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(PROJECT / "alembic", copy / "alembic", ignore=ignore)
+    shutil.copy(PROJECT / "alembic.ini", copy / "alembic.ini")
+    if with_app:
+        shutil.copytree(PROJECT / "app", copy / "app", ignore=ignore)
+    return copy
+
+
+REVISION = '''"""{message}
+
+Revision ID: {revision}
+Revises: {down_revision}
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "{revision}"
+down_revision = "{down_revision}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+{upgrade}
+
+
+def downgrade():
+    pass
+'''
+
+
+def add_revision(project: Path, revision: str, down_revision: str, upgrade: str, message: str = "a change") -> None:
+    """A hand-written revision file in the copy: `upgrade` is the body of upgrade()."""
+    body = "\n".join("    " + line for line in upgrade.strip().splitlines())
+    text = REVISION.format(message=message, revision=revision, down_revision=down_revision, upgrade=body)
+    (project / "alembic" / "versions" / f"{revision}_change.py").write_text(text)
+
+
+def project_config(project: Path, database: Path, **attributes: Any) -> Config:
+    config = Config(str(project / "alembic.ini"))
+    config.attributes.update(database_url=f"sqlite:///{database}", backup=False, **attributes)
+    return config
+
+
+def models_copy() -> sa.MetaData:
+    """The models' metadata, tables and declared objects, to change in a test."""
+    changed = sa.MetaData(info=dict(Base.metadata.info))
+    for table in Base.metadata.sorted_tables:
+        table.to_metadata(changed)
+    return changed
+
+
+def hidden_schema(path: Path) -> dict[str, Any]:
+    """What reflection does not see, comparable with ==."""
+    db = sqlite3.connect(path)
+    try:
+        master = db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL").fetchall()
+        has_sequence = any(name == "sqlite_sequence" for _, name, _, _ in master)
+        return {
+            "objects": {name: normalized_sql(sql) for kind, name, _, sql in master if kind in ("trigger", "view")
+                        or sql.upper().startswith("CREATE VIRTUAL")},
+            "traits": {name: TableTraits.of(sql) for kind, name, _, sql in master
+                       if kind == "table" and not name.startswith("sqlite_") and not sql.upper().startswith("CREATE VIRTUAL")
+                       and not name.startswith("notes_fts_")},
+            "indexes": {name: normalized_sql(sql) for kind, name, _, sql in master if kind == "index"},
+            "sequence": dict(db.execute("SELECT name, seq FROM sqlite_sequence").fetchall()) if has_sequence else {},
+        }
+    finally:
+        db.close()
+
+
+def execute(path: Path, *statements: str, foreign_keys: bool = True) -> list[tuple]:
+    """Run statements the way StarPunk does (foreign keys on); the last one's rows."""
+    db = sqlite3.connect(path)
+    try:
+        db.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+        rows: list[tuple] = []
+        for statement in statements:
+            rows = db.execute(statement).fetchall()
+        db.commit()
+        return rows
+    finally:
+        db.close()
