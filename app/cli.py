@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import re
 import sys
 import textwrap
@@ -274,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
             return _run(arguments)
     except UpgradeRefused as refusal:
         print(f"starpunk-db: {refusal}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # Output piped into a reader that stopped early (`| head`): stop quietly, as cat does;
+        # Python would otherwise complain again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 
 

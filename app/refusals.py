@@ -215,6 +215,9 @@ def boundary(attempt: Attempt) -> Iterator[Attempt]:
         if _interrupts.received is None:
             raise
         raise UpgradeRefused(INTERRUPTED) from None
+    except BrokenPipeError:
+        # The reader of our output went away (`starpunk-db history | head`): not the database's doing.
+        raise
     except (Exception, KeyboardInterrupt) as error:
         if attempt.foreign_exceptions_pass and not _known(error):
             raise

@@ -61,3 +61,21 @@ def test_status_of_a_missing_file_says_missing_and_creates_nothing(tmp_path, cap
     facts = json.loads(capsys.readouterr().out)
     assert (facts["state"], facts["revision"], facts["pending"]) == ("missing", None, CHAIN)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):
+    """`starpunk-db history | head -1`: the reader is gone before anything is printed."""
+    import os
+    import subprocess
+
+    from conftest import BIN
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    worker = subprocess.run([str(BIN / "starpunk-db"), "history", str(tmp_path / "starpunk.db")],
+                            stdout=write_end, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    os.close(write_end)
+
+    assert worker.returncode == 1
+    assert worker.stderr == ""  # neither a traceback nor a sentence blaming the database
+    assert list(tmp_path.iterdir()) == []
