@@ -49,6 +49,10 @@ def release_name(revision: str | None) -> str:
     return RELEASE_NAMES.get(revision, f"revision {revision}")
 
 
+class AnotherApplication(UpgradeRefused):
+    """The database holds tables, none of them StarPunk's: whatever is asked, it is not ours to touch."""
+
+
 @dataclass(frozen=True)
 class SchemaShape:
     """The names in a SQLite schema: what detection and the tests compare.
@@ -333,7 +337,7 @@ def detect_state(connection: Connection, script_location: Path = SCRIPT_LOCATION
     starpunk = _all_starpunk_names(references)
     content = actual.without_bookkeeping()
     if not content.tables.keys() & starpunk.tables.keys():
-        raise UpgradeRefused(
+        raise AnotherApplication(
             "The database holds no StarPunk table (it has "
             + ", ".join(sorted(content.tables)[:5])
             + "); it belongs to another application: check DATABASE_URL or DATABASE_PATH."

@@ -68,11 +68,14 @@ def _refusal(backup: Path, reason: str) -> str:
             "the live database was not touched.")
 
 
-def _live_label(connection) -> adoption.DatabaseState:
+def _live_label(connection, database: Path) -> adoption.DatabaseState:
     """The live file's state, for the name of its backup; a file detection does not
     recognise is still backed up (it is what is being replaced)."""
     try:
         return adoption.inspect_database(connection)
+    except adoption.AnotherApplication as refusal:
+        # A wrong path: restoring over it would destroy another application's data.
+        raise UpgradeRefused(str(refusal).replace("The database", f"Nothing was restored: {database}", 1)) from None
     except UpgradeRefused:
         return adoption.DatabaseState("unrecognised", None, managed=False)
 
@@ -109,7 +112,7 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
                         "which SQLite cannot copy in place; stop StarPunk, set the live file's journal mode to DELETE "
                         "(sqlite3 FILE 'PRAGMA journal_mode=DELETE') and restore again. Nothing was changed."
                     )
-                previous = _live_label(connection) if existed else adoption.DatabaseState("missing", None, managed=False)
+                previous = _live_label(connection, database) if existed else adoption.DatabaseState("missing", None, managed=False)
                 if existed:
                     undo_backup = write_backup(database, previous, write_ahead_log=journal_mode == "wal")
             finally:

@@ -172,6 +172,26 @@ def test_a_damaged_or_foreign_backup_is_refused_and_the_live_file_untouched(tmp_
     assert sorted(tmp_path.rglob("*")) == listing
 
 
+def test_a_live_file_of_another_application_is_never_restored_over(upgraded):
+    """A wrong DATABASE_PATH: the file there is someone else's data, not StarPunk's to replace."""
+    database, backup = upgraded
+    other = database.with_name("invoices.db")
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total INTEGER)")
+    db.execute("INSERT INTO invoices (total) VALUES (42)")
+    db.commit()
+    db.close()
+    before, listing = digest(other), sorted(database.parent.iterdir())
+
+    result = run("starpunk-db", "restore", str(backup), str(other))
+
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"starpunk-db: Nothing was restored: {other} holds no StarPunk table (it has invoices)")
+    assert "another application" in line
+    assert digest(other) == before and sorted(database.parent.iterdir()) == listing
+
+
 def test_restore_waits_for_a_writer_and_gives_up_touching_nothing(upgraded):
     database, backup = upgraded
     holder = subprocess.Popen(
