@@ -281,7 +281,8 @@ class DatabaseState:
         return re.sub(r"[^A-Za-z0-9.]+", "-", source or "base").strip("-")
 
 
-def _all_starpunk_names(references: tuple[RevisionReference, ...]) -> SchemaShape:
+def all_starpunk_names(references: tuple[RevisionReference, ...]) -> SchemaShape:
+    """Every name any revision ever used: what tells StarPunk's objects from a user's own."""
     tables: dict[str, frozenset[str]] = {}
     indexes: dict[str, str] = {}
     triggers: dict[str, str] = {}
@@ -294,7 +295,8 @@ def _all_starpunk_names(references: tuple[RevisionReference, ...]) -> SchemaShap
     return SchemaShape(tables, indexes, triggers, {}, {})
 
 
-def _version_rows(connection: Connection) -> list[str] | None:
+def version_rows(connection: Connection) -> list[str] | None:
+    """The rows of alembic_version; None when the table does not exist."""
     exists = connection.exec_driver_sql(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
     ).first()
@@ -310,7 +312,7 @@ def inspect_database(connection: Connection, script_location: Path = SCRIPT_LOCA
     application's database, or a schema that matches no revision.
     """
     references = revision_references(script_location)
-    versions = _version_rows(connection)
+    versions = version_rows(connection)
     if versions is None:
         return detect_state(connection, script_location)
     known = {reference.revision for reference in references}
@@ -334,7 +336,7 @@ def detect_state(connection: Connection, script_location: Path = SCRIPT_LOCATION
     recorded = recorded_migrations(connection)
     if not actual.tables:
         return DatabaseState(name=release_name(None), revision=None, managed=False)
-    starpunk = _all_starpunk_names(references)
+    starpunk = all_starpunk_names(references)
     content = actual.without_bookkeeping()
     if not content.tables.keys() & starpunk.tables.keys():
         raise AnotherApplication(

@@ -21,16 +21,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 
-def version_rows(connection: Connection) -> list[str] | None:
-    """The rows of alembic_version; None when the table does not exist."""
-    exists = connection.exec_driver_sql(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
-    ).first()
-    if not exists:
-        return None
-    return [row[0] for row in connection.exec_driver_sql("SELECT version_num FROM alembic_version")]
-
-
 def stamp_findings(connection: Connection, revision: str | None, script_location: Path = SCRIPT_LOCATION) -> list[str]:
     """How the schema differs from the one `revision` produces, as short phrases; empty when
     the stamp is right. The user's own tables and indexes do not count, nor what a known
@@ -39,7 +29,7 @@ def stamp_findings(connection: Connection, revision: str | None, script_location
     reference = next((r for r in references if r.revision == revision), None)
     if reference is None:
         return [f"revision {revision} is not one of this code's revisions"]
-    starpunk = adoption._all_starpunk_names(references)
+    starpunk = adoption.all_starpunk_names(references)
     actual = adoption.SchemaShape.read(connection).without_bookkeeping()
     difference = adoption.SchemaDifference.between(reference.shape.without_bookkeeping(), actual, starpunk)
     if any(hybrid.revision == revision and hybrid.matches(difference) for hybrid in adoption.KNOWN_HYBRIDS):
@@ -68,7 +58,7 @@ def check_stamp(connection: Connection, script_location: Path = SCRIPT_LOCATION,
     """Refuse a database whose alembic_version has no row or several while it holds a
     schema, or (unless `compare_schema` is false) names a revision whose schema is not the
     file's. Only reads."""
-    versions = version_rows(connection)
+    versions = adoption.version_rows(connection)
     if versions is None:
         return
     try:

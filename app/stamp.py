@@ -59,7 +59,7 @@ def examine(database_url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> St
     check_database_file(path)
     with refusing_sqlite_errors(path, busy_timeout), reading.read_only_engine(path) as engine:
         with engine.connect() as connection, connection.begin():
-            rows = bookkeeping.version_rows(connection)
+            rows = adoption.version_rows(connection)
             versions = None if rows is None else tuple(rows)
             findings: list[str] = []
             if versions is not None and len(versions) == 1:
@@ -107,7 +107,7 @@ def restamp(
     backup = None
     try:
         with refusing_sqlite_errors(path, busy_timeout), engine.connect() as connection, connection.begin():
-            previous = tuple(bookkeeping.version_rows(connection) or ())
+            previous = tuple(adoption.version_rows(connection) or ())
             if path.exists() and path.stat().st_size > 0:
                 label = adoption.DatabaseState(previous[0] if previous else "unstamped", previous[0] if previous else None,
                                                managed=bool(previous))

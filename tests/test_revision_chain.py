@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -11,7 +10,8 @@ from alembic.script import ScriptDirectory
 
 from app.db import head_revision
 from app.upgrade import upgrade_database
-from conftest import CHAIN, HEAD, NEXT_REVISION, PROJECT, digest, run, versions
+from conftest import CHAIN, HEAD, NEXT_REVISION, digest, run, versions
+from schema_copies import add_revision, project_copy
 from starpunk_history import assert_rows_kept, fill, table_rows
 
 # StarPunk's documented history; later schema changes continue it (010, 011, ...).
@@ -79,43 +79,16 @@ def test_downgrade_to_base_leaves_no_starpunk_table(tmp_path):
     assert left <= {"alembic_version", "sqlite_sequence"}
 
 
-FAILING_REVISION = '''"""A revision that fails half-way, after a table rebuild and new tables.
-
-Revision ID: {revision}
-Revises: {down_revision}
+# A revision that fails half-way, after a table rebuild and new tables. It fails on the data
+# only (every slug is taken), as real revisions do: an empty database, such as the one
+# detection runs the revisions into, passes.
+FAILS_HALF_WAY = """
+op.execute("CREATE TABLE half_built (id INTEGER)")
+with op.batch_alter_table("media", recreate="always") as batch:
+    batch.alter_column("filename", type_=sa.String(200))
+op.execute("INSERT INTO notes (slug, file_path) VALUES ('added', 'added.md')")
+op.execute("INSERT INTO notes (slug, file_path) SELECT slug, file_path FROM notes WHERE slug != 'added'")
 """
-from alembic import op
-import sqlalchemy as sa
-
-revision = "{revision}"
-down_revision = "{down_revision}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    op.execute("CREATE TABLE half_built (id INTEGER)")
-    with op.batch_alter_table("media", recreate="always") as batch:
-        batch.alter_column("filename", type_=sa.String(200))
-    op.execute("INSERT INTO notes (slug, file_path) VALUES ('added', 'added.md')")
-    # Fails on the data only (every slug is taken), as real revisions do: an empty database,
-    # such as the one detection runs the revisions into, passes.
-    op.execute("INSERT INTO notes (slug, file_path) SELECT slug, file_path FROM notes WHERE slug != 'added'")
-
-
-def downgrade():
-    pass
-'''
-
-
-def project_copy_with(tmp_path: Path, revision_file: str | None = None, text: str = "") -> Path:
-    """A copy of alembic.ini and alembic/, with one more revision file if given."""
-    copy = tmp_path / "project"
-    shutil.copytree(PROJECT / "alembic", copy / "alembic", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(PROJECT / "alembic.ini", copy / "alembic.ini")
-    if revision_file:
-        (copy / "alembic" / "versions" / revision_file).write_text(text)
-    return copy
 
 
 def test_a_revision_failing_half_way_leaves_the_file_exactly_as_it_was(tmp_path):
@@ -124,16 +97,15 @@ def test_a_revision_failing_half_way_leaves_the_file_exactly_as_it_was(tmp_path)
     db = sqlite3.connect(database)
     fill(db)
     db.close()
-    project = project_copy_with(
-        tmp_path, f"{NEXT_REVISION}_fails_half_way.py", FAILING_REVISION.format(revision=NEXT_REVISION, down_revision=HEAD)
-    )
+    project = project_copy(tmp_path)
+    add_revision(project, NEXT_REVISION, HEAD, FAILS_HALF_WAY, message="fails half-way")
     before = digest(database)
 
     result = run("alembic", "-x", "backup=false", "upgrade", "head", database=database, cwd=project)
 
     assert result.returncode != 0
     assert "Traceback" not in result.stdout + result.stderr
-    assert f"FAILED: revision {NEXT_REVISION} (A revision that fails half-way" in result.stdout
+    assert f"FAILED: revision {NEXT_REVISION} (fails half-way) failed on the data" in result.stdout
     assert "UNIQUE constraint failed: notes." in result.stdout
     assert digest(database) == before
     db = sqlite3.connect(database)
@@ -150,7 +122,7 @@ def test_autogenerate_writes_a_rebuild_revision_that_keeps_cascading_children(tm
 
     from app.models import Base
 
-    project = project_copy_with(tmp_path)
+    project = project_copy(tmp_path)
     database = tmp_path / "starpunk.db"
     upgrade_database(f"sqlite:///{database}", "head", backup=False)
     db = sqlite3.connect(database)
