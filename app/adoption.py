@@ -125,6 +125,7 @@ def revision_references(script_location: Path = SCRIPT_LOCATION) -> tuple[Revisi
     database; nothing but the revision files is consulted.
     """
     import sqlalchemy
+    from alembic import op
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
@@ -133,6 +134,9 @@ def revision_references(script_location: Path = SCRIPT_LOCATION) -> tuple[Revisi
 
     script = ScriptDirectory(str(script_location))
     engine = sqlalchemy.create_engine("sqlite://")
+    # `op` is one global proxy: when this runs inside a migration (a rebuild printing --sql
+    # asks for the schema), leaving our context would unset the running migration's `op`.
+    outer = getattr(op, "_proxy", None)
     try:
         with engine.connect() as connection:
             references = [RevisionReference(None, SchemaShape.read(connection), ())]
@@ -144,6 +148,8 @@ def revision_references(script_location: Path = SCRIPT_LOCATION) -> tuple[Revisi
                     )
     finally:
         engine.dispose()
+        if outer is not None:
+            outer._install_proxy()
     return tuple(references)
 
 

@@ -19,6 +19,10 @@ _TITLE_PREFIX = re.compile(r"^StarPunk (?:migration \w+ \([^)]*\)|v\d+\.\d+\.\d+
 _LOSS = re.compile(r"^Downgrade cannot bring back:\s*(.*?)(?:\n\s*\n|\n(?=[A-Z][\w ]*:)|\Z)", re.MULTILINE | re.DOTALL)
 
 
+# A revision whose docstring names no StarPunk release: a schema change not yet shipped.
+UNRELEASED = "unreleased"
+
+
 @dataclass(frozen=True)
 class RevisionEntry:
     revision: str
@@ -40,7 +44,7 @@ def describe(revision: str, down_revision: str | None, docstring: str | None) ->
     return RevisionEntry(
         revision=revision,
         down_revision=down_revision,
-        release=release.group(0) if release else "",
+        release=release.group(0) if release else UNRELEASED,
         summary=_TITLE_PREFIX.sub("", title),
         downgrade_loses=" ".join(loss.group(1).split()) if loss else "",
     )

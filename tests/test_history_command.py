@@ -7,12 +7,12 @@ import re
 
 from app import cli
 from app.history import describe, revision_history
-from conftest import CHAIN, HEAD
+from conftest import CHAIN, HEAD, NEXT_REVISION
 from starpunk_history import build
 
 
 def history_rows(out: str) -> list[tuple[str, str, str]]:
-    return re.findall(r"^([* ]) (\S+)\s+(v\d\S*)\s+\S", out, re.MULTILINE)
+    return re.findall(r"^([* ]) (\S+)\s+(v\d\S*|unreleased)\s+\S", out, re.MULTILINE)
 
 
 def test_history_lists_every_revision_with_its_release_and_marks_the_detected_one(tmp_path, capsys):
@@ -26,7 +26,7 @@ def test_history_lists_every_revision_with_its_release_and_marks_the_detected_on
     assert [revision for mark, revision, _ in rows if mark == "*"] == ["002"]
     assert out.splitlines()[0] == f"Database:  {database}: rc.2 hybrid (revision 002, detected from its schema)"
     assert out.splitlines()[-1] == "* the database's revision (detected, not yet stamped)"
-    assert re.search(rf"^  {HEAD}\s+v\S+\s+.+  \(head\)$", out, re.MULTILINE)
+    assert re.search(rf"^  {HEAD}\s+\S+\s+.+  \(head\)$", out, re.MULTILINE)
 
 
 def test_history_marks_a_managed_databases_revision_and_works_without_a_database(tmp_path, capsys):
@@ -55,6 +55,11 @@ def test_the_documented_releases_and_losses_come_from_the_docstrings():
     assert entries["v0_4_0"].downgrade_loses.startswith("the plaintext tokens (a hash cannot be reversed), so the downgrade")
     assert entries["v0_4_0"].downgrade_loses.endswith("redirect_uri, user_agent and ip_address values.")
     assert all(entry.loses_data for entry in entries.values())
+
+
+def test_a_revision_naming_no_release_is_shown_as_unreleased():
+    entry = describe(NEXT_REVISION, HEAD, "note summaries\n\nDowngrade cannot bring back: the summaries.")
+    assert (entry.release, entry.summary, entry.loses_data) == ("unreleased", "note summaries", True)
 
 
 def test_a_revision_that_loses_nothing_needs_no_confirmation():

@@ -132,3 +132,24 @@ with op.rebuild_table("notes") as batch_op:
     assert (after["objects"], after["traits"], after["sequence"], after["indexes"]) == (
         before["objects"], before["traits"], before["sequence"], before["indexes"])
     assert execute(database, "SELECT count(*) FROM notes WHERE summary = ''") == [(3,)]
+
+
+def test_the_whole_chain_prints_as_sql_with_a_rebuild_at_its_end(tmp_path):
+    """`alembic upgrade head --sql` for a new install: the rebuild reads the schema the chain
+    gives while the chain is being printed, and every later operation still reaches `op`."""
+    project = project_copy(tmp_path)
+    add_revision(project, NEXT_REVISION, HEAD, """
+with op.rebuild_table("notes") as batch_op:
+    batch_op.add_column(sa.Column("summary", sa.TEXT(), nullable=False, server_default=sa.text("''")))
+op.execute("SELECT 'after the rebuild'")
+""")
+    database = tmp_path / "starpunk.db"
+
+    printed = run("alembic", "upgrade", "head", "--sql", database=database, cwd=project)
+
+    assert printed.returncode == 0 and "Traceback" not in printed.stderr, printed.stderr
+    assert printed.stdout.count("CREATE TRIGGER notes_fts_delete") == 2  # revision 005, then after the rebuild
+    assert "SELECT 'after the rebuild';" in printed.stdout
+    assert printed.stdout.rstrip().endswith(f"UPDATE alembic_version SET version_num='{NEXT_REVISION}' "
+                                            f"WHERE alembic_version.version_num = '{HEAD}';\n\nCOMMIT;")
+    assert not database.exists()  # printing creates nothing
