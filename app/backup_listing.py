@@ -8,14 +8,13 @@ ever written beside them.
 from __future__ import annotations
 
 import re
-import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from app import adoption
+from app import adoption, bookkeeping, reading
 from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused
-from app.upgrade import READ_ONLY, check_database_file, create_engine, refusing_sqlite_errors
+from app.upgrade import check_database_file, refusing_sqlite_errors
 
 _MOMENT = re.compile(r"-(\d{8}T\d{6}Z)(?:-(\d+))?$")
 
@@ -46,15 +45,9 @@ def backup_state(path: Path) -> adoption.DatabaseState:
     check_database_file(path)
     if not path.is_file() or path.stat().st_size == 0:
         raise UpgradeRefused(f"{path} is empty or missing, not a StarPunk database.")
-    uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro&immutable=1&uri=true"
-    engine = create_engine("sqlite:///" + uri)
-    try:
-        with refusing_sqlite_errors(path, DEFAULT_BUSY_TIMEOUT), engine.connect() as connection:
-            connection.execution_options(**{READ_ONLY: True})
-            with connection.begin():
-                state = adoption.inspect_database(connection)
-    finally:
-        engine.dispose()
+    with refusing_sqlite_errors(path, DEFAULT_BUSY_TIMEOUT), reading.backup_engine(path) as engine:
+        with engine.connect() as connection, connection.begin():
+            state = bookkeeping.inspect_database(connection)
     if state.revision is None:
         raise UpgradeRefused(f"{path} holds no StarPunk table (an empty database).")
     return state

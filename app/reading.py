@@ -68,6 +68,21 @@ def _engine(uri: str, busy_timeout: float) -> Engine:
 
 
 @contextlib.contextmanager
+def backup_engine(path: Path) -> Iterator[Engine]:
+    """An engine reading a backup exactly as it lies (SQLite's `immutable`): a backup is never
+    written, and nothing (no -wal, no -shm) is created beside it."""
+    engine = _engine(immutable_uri(path), busy_timeout=0)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def immutable_uri(path: Path) -> str:
+    return sqlite_uri(path, mode="ro", immutable="1")
+
+
+@contextlib.contextmanager
 def read_only_engine(path: Path | None, busy_timeout: float = 5.0) -> Iterator[Engine]:
     """An engine reading `path` as it stands once recovered, never writing to it or beside it.
 

@@ -11,14 +11,13 @@ write transaction, so other connections see the old content or the new, never a 
 from __future__ import annotations
 
 import sqlite3
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import adoption
+from app import adoption, reading
 from app.backup import write_backup
 from app.backup_listing import backup_state
-from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused
+from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused, sqlite_url
 from app.upgrade import check_database_file, check_writable, create_engine, refusing_sqlite_errors
 
 
@@ -42,8 +41,7 @@ def check_backup(backup: Path) -> adoption.DatabaseState:
         raise UpgradeRefused(f"Refusing to restore {backup}: there is no such file; `starpunk-db backups` lists the backups.")
     try:
         check_database_file(backup)
-        uri = "file:" + urllib.parse.quote(str(backup.resolve())) + "?mode=ro&immutable=1"
-        connection = sqlite3.connect(uri, uri=True)
+        connection = sqlite3.connect(reading.immutable_uri(backup), uri=True)
         try:
             problems = [row[0] for row in connection.execute("PRAGMA integrity_check")]
         except sqlite3.Error as error:
@@ -98,7 +96,7 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
     check_writable(database)
     existed = database.exists() and database.stat().st_size > 0
 
-    engine = create_engine(f"sqlite:///{database}", busy_timeout)
+    engine = create_engine(sqlite_url(database), busy_timeout)
     try:
         with refusing_sqlite_errors(database, busy_timeout), engine.connect() as connection:
             undo_backup = None
@@ -122,7 +120,7 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
             # A write another process commits in between is overwritten without being in
             # the undo backup: why the README still says to stop StarPunk for a restore.
             live = connection.connection.driver_connection
-            source = sqlite3.connect("file:" + urllib.parse.quote(str(backup.resolve())) + "?mode=ro&immutable=1", uri=True)
+            source = sqlite3.connect(reading.immutable_uri(backup), uri=True)
             try:
                 source.backup(live, progress=_give_up_when_busy)
             except BaseException as error:

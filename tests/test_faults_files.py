@@ -3,6 +3,7 @@ full disks, size limits, files the user cannot read."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -129,6 +130,32 @@ def test_any_path_is_a_path(tmp_path, name, file_name):
     assert versions(database) == [HEAD]
     names = sorted(path.name for path in folder.iterdir())
     assert len(names) == 2 and names[0] == file_name and names[1].startswith(f"{file_name}.backup-v0.8-"), names
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["data folder #1"]
+
+
+def table_names(path: Path) -> set[str]:
+    db = sqlite3.connect(path)
+    try:
+        return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("file_name", ODD_NAMES)
+def test_backups_and_restore_take_any_path_too(tmp_path, file_name):
+    folder = tmp_path / "data folder #1"
+    folder.mkdir()
+    database = build(folder / file_name, "legacy v0.9.5")
+    assert run_command([str(BIN / "starpunk-db"), "upgrade", str(database)], database).returncode == 0
+    (backup,) = [path for path in folder.iterdir() if path != database]
+
+    listed = run_command([str(BIN / "starpunk-db"), "backups", "--json", str(database)], database)
+    restored = run_command([str(BIN / "starpunk-db"), "restore", str(backup), str(database)], database)
+
+    assert [(entry["path"], entry["revision"]) for entry in json.loads(listed.stdout)] == [(str(backup), "001")]
+    assert restored.returncode == 0, restored.stderr
+    assert "tokens" in table_names(database) and table_names(database) == table_names(backup)  # the legacy content is back
+    assert len(list(folder.iterdir())) == 3  # the file, its backup, the pre-restore backup
     assert sorted(path.name for path in tmp_path.iterdir()) == ["data folder #1"]
 
 
