@@ -126,6 +126,16 @@ def damaged(folder: Path) -> Path:
     return path
 
 
+def wrongly_stamped(folder: Path) -> Path:
+    """A v1.1 file (revision 005's schema) whose alembic_version says 003."""
+    path = build(folder / "starpunk.db.backup-003-20260101T000000Z", "v1.1")
+    db = sqlite3.connect(path)
+    db.executescript("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY);"
+                     "INSERT INTO alembic_version VALUES ('003');")
+    db.close()
+    return path
+
+
 def foreign(folder: Path) -> Path:
     path = folder / "other-app.db"
     db = sqlite3.connect(path)
@@ -151,6 +161,7 @@ def truncated(folder: Path) -> Path:
 @pytest.mark.parametrize("make_backup, reason", [
     (damaged, "SQLite's integrity check finds it damaged ("),
     (foreign, "it holds no StarPunk table (it has invoices)"),
+    (wrongly_stamped, "stamped 003, but its schema is not that revision's"),
     (not_a_database, "it is not a SQLite database"),
     (truncated, "it is truncated"),
 ])
