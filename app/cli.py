@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sys
 import textwrap
 import time
@@ -22,7 +21,7 @@ from typing import Iterator
 
 from app import adoption, bookkeeping, reading, refusals
 from app.backup import backup_path
-from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused, database_file, head_revision, resolve_database_url, sqlite_url
+from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused, as_database_url, database_file, head_revision, resolve_database_url
 from app.upgrade import (
     require_database_file,
     alembic_config,
@@ -31,14 +30,10 @@ from app.upgrade import (
     upgrade_database,
 )
 
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
 def _database_url(argument: str | None, *, create_folder: bool = True) -> str:
-    """A URL stays a URL; anything else is a path, whatever characters it holds."""
     if argument is None:
         return resolve_database_url(create_folder=create_folder)
-    return argument if _URL.match(argument) else sqlite_url(argument)
+    return as_database_url(argument)
 
 
 MISSING = "missing"
@@ -153,8 +148,8 @@ def progress_on_stdout() -> Iterator[None]:
 
 
 DATABASE_HELP = (
-    "Database: the one named on the command line (a file path, or for some commands any "
-    "SQLAlchemy URL), else $DATABASE_URL, else $DATABASE_PATH, else data/starpunk.db in the "
+    "Database: the SQLite file named on the command line (a path, whatever characters it holds, "
+    "or a sqlite:/// URL), else $DATABASE_URL, else $DATABASE_PATH, else data/starpunk.db in the "
     "current folder."
 )
 BACKUP_HELP = (

@@ -65,6 +65,16 @@ def sqlite_url(path: Path | str) -> str:
     return "sqlite:///" + urllib.parse.quote(os.path.abspath(path), safe=" +/")
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def as_database_url(database: str | os.PathLike[str]) -> str:
+    """A URL stays a URL; anything else is a path, whatever characters it holds."""
+    if isinstance(database, str) and _URL.match(database):
+        return database
+    return sqlite_url(database)
+
+
 @functools.lru_cache(maxsize=64)
 def database_file(database_url: str) -> Path | None:
     """The SQLite file behind a URL (`sqlite:///PATH`, also the `file:PATH?...&uri=true`
@@ -139,19 +149,22 @@ def current_revision_if_head(database_url: str, busy_timeout: float = DEFAULT_BU
 
 
 def ensure_schema(
-    database_url: str | None = None,
+    database: str | os.PathLike[str] | None = None,
     *,
     backup: bool = True,
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
 ) -> str:
     """Bring the database to the head revision and return the revision it is at.
 
+    `database` is the SQLite file's path (any characters), or a `sqlite:///` URL; by default
+    DATABASE_URL, else DATABASE_PATH, else data/starpunk.db.
+
     A StarPunk file Alembic has never seen is recognised and stamped first; an existing
     file gets a backup next to it before its first change (unless `backup=False`). Several
     processes may call this at once: one migrates, the others wait and find nothing to do.
     Raises `UpgradeRefused`, with the file untouched, when it cannot be done safely.
     """
-    url = database_url or resolve_database_url()
+    url = as_database_url(database) if database else resolve_database_url()
     revision = current_revision_if_head(url, busy_timeout)
     if revision is not None:
         return revision

@@ -276,3 +276,18 @@ def test_a_file_the_user_cannot_read_is_refused(tmp_path, name, without_override
 
     assert_refused(result, name, "permission denied")
     assert snapshot(tmp_path) == before
+
+
+def test_ensure_schema_takes_a_plain_path_whatever_it_holds(tmp_path):
+    from app.db import ensure_schema
+
+    folder = tmp_path / "data folder #1"
+    folder.mkdir()
+    database = build(folder / "what?mode=memory#x.db", "legacy v0.9.5")
+
+    assert ensure_schema(str(database), backup=False) == HEAD
+    assert ensure_schema(database) == HEAD  # a Path too, and at head now: one read
+
+    assert versions(database) == [HEAD]
+    assert sorted(path.name for path in folder.iterdir()) == [database.name]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["data folder #1"]
