@@ -120,11 +120,16 @@ class SchemaGuard:
             if table.name in after.traits:
                 lacking += [f"{what} of the table {table.name}" for what in _model_traits(table).lost_in(after.traits[table.name])]
         if lacking:
-            self._refuse(f"after {self.last_step} the database lacks {_and(lacking)}, which the models declare")
+            self._refuse(
+                f"after {self.last_step} the database lacks {_and(lacking)}, which the models declare",
+                # The models may simply be ahead of the revisions: a declaration not yet generated.
+                "if you have just declared it in app/models.py, generate the revision that creates it "
+                f"(alembic revision --autogenerate); otherwise {ADVICE}",
+            )
 
     @staticmethod
-    def _refuse(finding: str) -> None:
-        raise UpgradeRefused(f"The upgrade was refused: {finding}; nothing was changed: {ADVICE}.")
+    def _refuse(finding: str, advice: str = ADVICE) -> None:
+        raise UpgradeRefused(f"The upgrade was refused: {finding}; nothing was changed: {advice}.")
 
 
 def _and(phrases: list[str]) -> str:

@@ -300,10 +300,13 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
         attempt.busy_timeout = options.busy_timeout
         if path is not None:
             check_database_file(path)
+        new_file = path is not None and not path.exists()
         try:
             _run(context, configure, options, path, writes, report, attempt)
         except BaseException:
             _roll_back_left_journal(path)
+            if new_file and path.exists() and path.stat().st_size == 0:
+                path.unlink()  # SQLite created it to find it empty; a refusal leaves nothing new
             if report.backup is not None and not report.committed:
                 # The database is as it was: a copy of it is only clutter (and fills disks
                 # when a container restarts in a loop).

@@ -127,3 +127,18 @@ with op.batch_alter_table("tags", recreate="always") as batch_op:
     sentence = refusal(database, project)
 
     assert f"revision {NEXT_REVISION} rebuilds or renames a table that the view my_tags uses" in sentence
+
+
+def test_a_refused_new_database_leaves_no_file_behind(tmp_path):
+    """A fresh install whose head lacks what the models declare is refused, with both likely
+    causes named, and the empty file SQLite opened for it is gone."""
+    project = project_copy(tmp_path)
+    add_revision(project, NEXT_REVISION, HEAD, 'op.execute("DROP TRIGGER notes_fts_delete")')
+    database = tmp_path / "data" / "starpunk.db"
+    database.parent.mkdir()
+
+    result = run("alembic", "upgrade", "head", database=database, cwd=project)
+
+    assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
+    assert "which the models declare" in result.stdout and "alembic revision --autogenerate" in result.stdout
+    assert list(database.parent.iterdir()) == []
