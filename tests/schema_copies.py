@@ -58,6 +58,19 @@ def add_revision(project: Path, revision: str, down_revision: str, upgrade: str,
     (project / "alembic" / "versions" / f"{revision}_change.py").write_text(text)
 
 
+def populated_head(folder: Path) -> Path:
+    """`folder/starpunk.db` brought to head by this project's chain, with rows in every table."""
+    from app.upgrade import upgrade_database
+    from starpunk_history import fill
+
+    database = folder / "starpunk.db"
+    upgrade_database(f"sqlite:///{database}", "head", backup=False)
+    db = sqlite3.connect(database)
+    fill(db)
+    db.close()
+    return database
+
+
 def project_config(project: Path, database: Path, **attributes: Any) -> Config:
     config = Config(str(project / "alembic.ini"))
     config.attributes.update(database_url=f"sqlite:///{database}", backup=False, **attributes)

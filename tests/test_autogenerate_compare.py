@@ -4,24 +4,17 @@ triggers, views and virtual tables the models declare, and nothing of the user's
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 import sqlalchemy as sa
 from alembic import command
 
 from app.sqlite_objects import View, declare
-from app.upgrade import upgrade_database
 from conftest import HEAD, NEXT_REVISION, run, versions
-from schema_copies import execute, models_copy, project_config, project_copy
-from starpunk_history import fill
+from schema_copies import execute, models_copy, populated_head, project_config, project_copy
 
 
 def head_file(tmp_path, *statements: str):
-    database = tmp_path / "starpunk.db"
-    upgrade_database(f"sqlite:///{database}", "head", backup=False)
-    db = sqlite3.connect(database)
-    fill(db)
-    db.close()
+    database = populated_head(tmp_path)
     execute(database, *statements)
     return database
 

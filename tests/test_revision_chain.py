@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from app.db import head_revision
 from app.upgrade import upgrade_database
 from conftest import CHAIN, HEAD, NEXT_REVISION, digest, run, versions
-from schema_copies import add_revision, project_copy
+from schema_copies import add_revision, populated_head, project_copy
 from starpunk_history import assert_rows_kept, fill, table_rows
 
 # StarPunk's documented history; later schema changes continue it (010, 011, ...).
@@ -92,11 +92,7 @@ op.execute("INSERT INTO notes (slug, file_path) SELECT slug, file_path FROM note
 
 
 def test_a_revision_failing_half_way_leaves_the_file_exactly_as_it_was(tmp_path):
-    database = tmp_path / "starpunk.db"
-    upgrade_database(f"sqlite:///{database}", "head", backup=False)
-    db = sqlite3.connect(database)
-    fill(db)
-    db.close()
+    database = populated_head(tmp_path)
     project = project_copy(tmp_path)
     add_revision(project, NEXT_REVISION, HEAD, FAILS_HALF_WAY, message="fails half-way")
     before = digest(database)
@@ -123,11 +119,7 @@ def test_autogenerate_writes_a_rebuild_revision_that_keeps_cascading_children(tm
     from app.models import Base
 
     project = project_copy(tmp_path)
-    database = tmp_path / "starpunk.db"
-    upgrade_database(f"sqlite:///{database}", "head", backup=False)
-    db = sqlite3.connect(database)
-    fill(db)
-    db.close()
+    database = populated_head(tmp_path)
     before = table_rows(database)
     # The model change: longer-typed media filenames, which SQLite can only do by a rebuild.
     changed = sa.MetaData(info=dict(Base.metadata.info))  # with the declared triggers and FTS table

@@ -58,7 +58,7 @@ def assert_refused_plainly(result: subprocess.CompletedProcess, name: str, fragm
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("starpunk-db: ") and fragment in lines[0], result.stderr
     elif name == "alembic":
-        assert f"FAILED: " in result.stdout and fragment in result.stdout, result.stdout + result.stderr
+        assert "FAILED: " in result.stdout and fragment in result.stdout, result.stdout + result.stderr
     else:
         assert result.stderr.strip().startswith("refused: ") and fragment in result.stderr, result.stderr
 

@@ -7,20 +7,8 @@ naming what would be lost and the revision, and the file byte-identical.
 
 from __future__ import annotations
 
-import sqlite3
-
-from app.upgrade import upgrade_database
 from conftest import HEAD, NEXT_REVISION, digest, run, versions
-from schema_copies import add_revision, execute, project_copy
-from starpunk_history import fill
-
-def populated_head(tmp_path):
-    database = tmp_path / "starpunk.db"
-    upgrade_database(f"sqlite:///{database}", "head", backup=False)
-    db = sqlite3.connect(database)
-    fill(db)
-    db.close()
-    return database
+from schema_copies import add_revision, execute, populated_head, project_copy
 
 
 def refusal(database, project) -> str:
