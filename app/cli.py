@@ -83,6 +83,9 @@ def print_status(status: Status) -> None:
     how = "managed by Alembic" if status.state.managed else "not yet managed by Alembic: detected from its schema"
     if status.state.name == MISSING:
         how = "no file at this path; StarPunk's first start or `starpunk-db upgrade` creates it"
+        # Only the default's folder, data/, is created by an upgrade.
+        if status.path is not None and not status.path.parent.is_dir() and str(status.path) != "data/starpunk.db":
+            how = f"no file at this path, nor its folder {status.path.parent}: create the folder, or check the path"
     pending = facts["pending"]
     print(f"Database:  {facts['database']}")
     print(f"State:     {facts['state']} ({how})")

@@ -60,6 +60,9 @@ def test_status_of_a_missing_file_says_missing_and_creates_nothing(tmp_path, cap
     assert cli.main(["status", "--json", "elsewhere/starpunk.db"]) == 0
     facts = json.loads(capsys.readouterr().out)
     assert (facts["state"], facts["revision"], facts["pending"]) == ("missing", None, CHAIN)
+    assert cli.main(["status", "elsewhere/starpunk.db"]) == 0  # upgrade would refuse: say so now
+    assert capsys.readouterr().out.splitlines()[1] == (
+        f"State:     missing (no file at this path, nor its folder {tmp_path / 'elsewhere'}: create the folder, or check the path)")
     assert list(tmp_path.iterdir()) == []
 
 
