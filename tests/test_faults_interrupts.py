@@ -74,3 +74,34 @@ def test_a_partial_backup_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
     assert versions(database) == [HEAD]
     names = [path.name for path in tmp_path.iterdir()]
     assert stale.name not in names and len(names) == 2
+
+
+LOADING = """
+import sys
+from app.executable import main
+sys.argv = ["starpunk-db", "upgrade", sys.argv[1]]
+print("loading the command", flush=True)
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_starpunk_db_is_still_loading_says_so_too(tmp_path, number):
+    """The first tenths of a second: SQLAlchemy and Alembic are being imported."""
+    import sys
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="starpunk-db")
+    assert script.value == "app.executable:main"  # what the installed command runs
+    database = build(tmp_path / "starpunk.db", "legacy v0.9.5")
+    before = digest(database)
+    process = subprocess.Popen([sys.executable, "-c", LOADING, str(database)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "loading the command\n"
+
+    process.send_signal(number)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 1
+    assert stderr == "starpunk-db: Interrupted; nothing was changed (the database is as it was).\n"
+    assert digest(database) == before and list(tmp_path.iterdir()) == [database]
