@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app import adoption, reading
-from app.backup import write_backup
+from app.backup import require_room, write_backup
 from app.backup_listing import backup_state
 from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused, sqlite_url
 from app.upgrade import check_database_file, check_writable, create_engine, refusing_sqlite_errors
@@ -112,6 +112,7 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
                     )
                 previous = _live_label(connection, database) if existed else adoption.DatabaseState("missing", None, managed=False)
                 if existed:
+                    require_room(database, backup=True)
                     undo_backup = write_backup(database, previous, write_ahead_log=journal_mode == "wal")
             finally:
                 lock.rollback()  # nothing was written; a COMMIT would wait for readers for nothing

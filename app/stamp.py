@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app import adoption, bookkeeping, reading
-from app.backup import write_backup
+from app.backup import require_room, write_backup
 from app.db import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION, UpgradeRefused
 from app.upgrade import (
     UpgradeReport,
@@ -112,6 +112,7 @@ def restamp(
                 label = adoption.DatabaseState(previous[0] if previous else "unstamped", previous[0] if previous else None,
                                                managed=bool(previous))
                 journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+                require_room(path, backup=True)
                 backup = write_backup(path, label, write_ahead_log=journal_mode == "wal")
             for statement in adoption.adoption_statements(adopting) if adopting else ():
                 connection.exec_driver_sql(statement)

@@ -207,6 +207,20 @@ def test_no_room_for_backup_and_journal_is_refused_before_any_write(small_file_s
     assert snapshot(small_file_system) == before
 
 
+@pytest.mark.parametrize("command", ["restore", "stamp --force"])
+def test_restore_and_stamp_check_the_room_for_their_backup_first(small_file_system, tmp_path, command):
+    database = grown(small_file_system / "starpunk.db", 1200)
+    kept = build(tmp_path / "starpunk.db.backup-v1.4-20260101T000000Z", "v1.4")  # on a roomier disk
+    before = snapshot(small_file_system)
+    arguments = ["restore", str(kept)] if command == "restore" else ["stamp", "--force", HEAD]
+
+    result = run_command([str(BIN / "starpunk-db"), *arguments, str(database)], database)
+
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "not enough free space" in result.stderr and "MB is needed" in result.stderr
+    assert snapshot(small_file_system) == before
+
+
 def test_a_full_disk_mid_backup_leaves_nothing_behind(small_file_system):
     database = grown(small_file_system / "starpunk.db", 1000)
     filler = small_file_system / "filler"
