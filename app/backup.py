@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app import refusals
 from app.db import UpgradeRefused, sqlite_uri
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ def backup_path(path: Path, state: DatabaseState) -> Path:
     moment = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     target = path.with_name(f"{path.name}.backup-{state.label}-{moment}")
     attempt = 1
-    while target.exists():
+    while target.exists() or _partial(target).exists():
         attempt += 1
         target = path.with_name(f"{path.name}.backup-{state.label}-{moment}-{attempt}")
     return target
@@ -77,20 +78,44 @@ def _create_private(partial: Path, database: Path) -> None:
         os.close(descriptor)
 
 
-def _copy_failure(result: subprocess.CompletedProcess, partial: Path) -> OSError:
+def _copy_failure(returncode: int, errors: bytes, partial: Path) -> OSError:
     """cp's failure as the OSError it stands for, so that the boundary can word it."""
-    message = (result.stderr or b"").decode(errors="replace").strip()
-    if result.returncode == -signal.SIGXFSZ or "too large" in message.lower():
+    message = (errors or b"").decode(errors="replace").strip()
+    if returncode == -signal.SIGXFSZ or "too large" in message.lower():
         return OSError(errno.EFBIG, "File too large", str(partial))
     if "no space" in message.lower():
         return OSError(errno.ENOSPC, "No space left on device", str(partial))
     if "permission denied" in message.lower():
         return OSError(errno.EACCES, "Permission denied", str(partial))
-    return OSError(errno.EIO, message or f"cp exited with {result.returncode}", str(partial))
+    return OSError(errno.EIO, message or f"cp exited with {returncode}", str(partial))
 
 
-def write_backup(path: Path, state: DatabaseState, *, write_ahead_log: bool = False) -> Path:
-    """Copy the database next to itself and return the copy's path.
+def _copy_with(copy_program: str, path: Path, partial: Path) -> None:
+    """`cp` into the file `_create_private` made (cp keeps an existing destination's permissions)."""
+    process = None
+    try:
+        with refusals.interrupts_held():  # a signal inside Popen would lose the child, still copying
+            process = subprocess.Popen([copy_program, "--", str(path), str(partial)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, errors = process.communicate()
+    except BaseException:
+        if process is not None:
+            # cp must be gone before its file is removed, or an open() it has under way
+            # creates the file again after the removal.
+            with refusals.interrupts_held():
+                process.kill()
+                process.wait()
+        raise
+    if process.returncode != 0:
+        raise _copy_failure(process.returncode, errors, partial)
+
+
+def write_backup(path: Path, target: Path, *, write_ahead_log: bool = False) -> None:
+    """Copy the database to `target` (named by `backup_path`) next to itself.
+
+    The caller holds `target` before a byte is written, so that whatever happens from here
+    on (a failure, Ctrl-C, SIGTERM at any instant) it knows which file to discard: see
+    `discard_backup`.
 
     Called while this process holds SQLite's write lock and has written nothing: no other
     process can change the file, so copying it is consistent (SQLite's documented
@@ -101,14 +126,13 @@ def write_backup(path: Path, state: DatabaseState, *, write_ahead_log: bool = Fa
     SQLite's backup API, read by a second connection (the API refuses a source with an
     open write transaction). The copy is written under a temporary name, synced, then
     renamed: a crash never leaves a half backup that looks whole, and any failure or
-    interruption removes the half-written copy. The copy is created with the database's
+    interruption here removes what was written. The copy is created with the database's
     permissions or narrower: a 0600 database never gets a world-readable backup.
     """
-    target = backup_path(path, state)
-    partial = target.with_name(target.name + ".partial")
+    partial = _partial(target)
     copy_program = shutil.which("cp")
-    _create_private(partial, path)
     try:
+        _create_private(partial, path)
         if write_ahead_log or copy_program is None:
             source = sqlite3.connect(sqlite_uri(path, mode="ro"), uri=True)
             copy = sqlite3.connect(sqlite_uri(partial), uri=True)
@@ -119,10 +143,7 @@ def write_backup(path: Path, state: DatabaseState, *, write_ahead_log: bool = Fa
                 copy.close()
                 source.close()
         else:
-            # Into the file created above: cp keeps an existing destination's permissions.
-            result = subprocess.run([copy_program, "--", str(path), str(partial)], capture_output=True)
-            if result.returncode != 0:
-                raise _copy_failure(result, partial)
+            _copy_with(copy_program, path, partial)
         descriptor = os.open(partial, os.O_RDONLY)
         try:
             os.fsync(descriptor)
@@ -130,6 +151,16 @@ def write_backup(path: Path, state: DatabaseState, *, write_ahead_log: bool = Fa
             os.close(descriptor)
         os.replace(partial, target)
     except BaseException:
-        partial.unlink(missing_ok=True)
+        discard_backup(target)  # a signal may land just after the rename, too
         raise
-    return target
+
+
+def discard_backup(target: Path) -> None:
+    """Remove the backup of a database that was left as it was (the copy would only be
+    clutter), whether it was written whole, in part, or not at all."""
+    _partial(target).unlink(missing_ok=True)
+    target.unlink(missing_ok=True)
+
+
+def _partial(target: Path) -> Path:
+    return target.with_name(target.name + ".partial")

@@ -51,7 +51,9 @@ class Attempt:
 
 class _InterruptState(threading.local):
     depth = 0
-    received: int | None = None
+    received: int | None = None  # a signal arrived: the boundary answers "Interrupted"
+    held = False
+    pending: int | None = None  # arrived while held, to be raised once the hold ends
 
 
 _interrupts = _InterruptState()
@@ -59,7 +61,26 @@ _interrupts = _InterruptState()
 
 def _raise_interrupt(number: int, _frame: object) -> None:
     _interrupts.received = number
+    if _interrupts.held:
+        _interrupts.pending = number
+        return
     raise KeyboardInterrupt(signal.Signals(number).name)
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM do not cut the block short; one that arrives meanwhile is raised
+    as the block ends. For what must not stop half-way: the clean-up after a failure (a
+    second Ctrl-C must not leave the backup behind), or starting a child process (a signal
+    inside `Popen` loses the child, which then goes on writing)."""
+    held, _interrupts.held = _interrupts.held, True
+    try:
+        yield
+    finally:
+        _interrupts.held = held
+    if not held and _interrupts.pending is not None:
+        number, _interrupts.pending = _interrupts.pending, None
+        raise KeyboardInterrupt(signal.Signals(number).name)
 
 
 @contextlib.contextmanager
@@ -82,12 +103,12 @@ def interrupts_as_exceptions() -> Iterator[None]:
         if signal.getsignal(number) is default:
             previous[number] = signal.signal(number, _raise_interrupt)
     _interrupts.depth += 1
-    _interrupts.received = None
+    _interrupts.received = _interrupts.pending = None
     try:
         yield
     finally:
         _interrupts.depth -= 1
-        _interrupts.received = None
+        _interrupts.received = _interrupts.pending = None
         for number, handler in previous.items():
             signal.signal(number, handler)
 

@@ -14,8 +14,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import adoption, reading
-from app.backup import require_room, write_backup
+from app import adoption, reading, refusals
+from app.backup import backup_path, discard_backup, require_room, write_backup
 from app.backup_listing import backup_state
 from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused, sqlite_url
 from app.upgrade import check_database_file, check_writable, create_engine, refusing_sqlite_errors
@@ -100,43 +100,47 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
     try:
         with refusing_sqlite_errors(database, busy_timeout), engine.connect() as connection:
             undo_backup = None
-            lock = connection.begin()  # BEGIN IMMEDIATE: no other writer until the undo backup is written
             try:
-                journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
-                page_size = connection.exec_driver_sql("PRAGMA page_size").scalar()
-                if existed and journal_mode == "wal" and page_size != restored_page_size:
-                    raise UpgradeRefused(
-                        f"{backup} has {restored_page_size}-byte pages and {database}, in WAL mode, {page_size}-byte ones, "
-                        "which SQLite cannot copy in place; stop StarPunk, set the live file's journal mode to DELETE "
-                        "(sqlite3 FILE 'PRAGMA journal_mode=DELETE') and restore again. Nothing was changed."
-                    )
-                previous = _live_label(connection, database) if existed else adoption.DatabaseState("missing", None, managed=False)
-                if existed:
-                    require_room(database, backup=True)
-                    undo_backup = write_backup(database, previous, write_ahead_log=journal_mode == "wal")
-            finally:
-                lock.rollback()  # nothing was written; a COMMIT would wait for readers for nothing
-            # The backup API needs a destination with no open transaction; it takes the
-            # write lock again itself (waiting up to busy_timeout) and copies in one step.
-            # A write another process commits in between is overwritten without being in
-            # the undo backup: why the README still says to stop StarPunk for a restore.
-            live = connection.connection.driver_connection
-            source = sqlite3.connect(reading.immutable_uri(backup), uri=True)
-            try:
-                source.backup(live, progress=_give_up_when_busy)
+                lock = connection.begin()  # BEGIN IMMEDIATE: no other writer until the undo backup is written
+                try:
+                    journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+                    page_size = connection.exec_driver_sql("PRAGMA page_size").scalar()
+                    if existed and journal_mode == "wal" and page_size != restored_page_size:
+                        raise UpgradeRefused(
+                            f"{backup} has {restored_page_size}-byte pages and {database}, in WAL mode, {page_size}-byte "
+                            "ones, which SQLite cannot copy in place; stop StarPunk, set the live file's journal mode to "
+                            "DELETE (sqlite3 FILE 'PRAGMA journal_mode=DELETE') and restore again. Nothing was changed."
+                        )
+                    previous = (_live_label(connection, database) if existed
+                                else adoption.DatabaseState("missing", None, managed=False))
+                    if existed:
+                        require_room(database, backup=True)
+                        undo_backup = backup_path(database, previous)  # named first: the clean-up knows it
+                        write_backup(database, undo_backup, write_ahead_log=journal_mode == "wal")
+                finally:
+                    lock.rollback()  # nothing was written; a COMMIT would wait for readers for nothing
+                # The backup API needs a destination with no open transaction; it takes the
+                # write lock again itself (waiting up to busy_timeout) and copies in one step.
+                # A write another process commits in between is overwritten without being in
+                # the undo backup: why the README still says to stop StarPunk for a restore.
+                live = connection.connection.driver_connection
+                source = sqlite3.connect(reading.immutable_uri(backup), uri=True)
+                try:
+                    source.backup(live, progress=_give_up_when_busy)
+                finally:
+                    source.close()
             except BaseException as error:
                 # The copy is one transaction, rolled back: the live file is as it was, and
                 # so is its backup, which would only be a stray copy.
                 if undo_backup is not None:
-                    undo_backup.unlink(missing_ok=True)
+                    with refusals.interrupts_held():
+                        discard_backup(undo_backup)
                 if isinstance(error, _Busy):
                     raise UpgradeRefused(
                         f"{database} is in use by another program, still after {busy_timeout:g} seconds; "
                         "stop that program or wait for it to finish, then try again."
                     ) from None
                 raise
-            finally:
-                source.close()
             # A backup of a WAL database says "WAL" in its header: keep the live file's own mode.
             mode_now = live.execute("PRAGMA journal_mode").fetchone()[0]
             if mode_now != journal_mode and "wal" in (mode_now, journal_mode):

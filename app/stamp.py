@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import adoption, bookkeeping, reading
-from app.backup import require_room, write_backup
+from app import adoption, bookkeeping, reading, refusals
+from app.backup import backup_path, discard_backup, require_room, write_backup
 from app.db import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION, UpgradeRefused
 from app.upgrade import (
     UpgradeReport,
@@ -113,14 +113,16 @@ def restamp(
                                                managed=bool(previous))
                 journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
                 require_room(path, backup=True)
-                backup = write_backup(path, label, write_ahead_log=journal_mode == "wal")
+                backup = backup_path(path, label)  # named first: the clean-up knows it whatever happens
+                write_backup(path, backup, write_ahead_log=journal_mode == "wal")
             for statement in adoption.adoption_statements(adopting) if adopting else ():
                 connection.exec_driver_sql(statement)
             connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
             MigrationContext.configure(connection, opts={"script": script}).stamp(script, revision)
     except BaseException:
         if backup is not None:  # rolled back: the file is as it was, and the copy only clutter
-            backup.unlink(missing_ok=True)
+            with refusals.interrupts_held():
+                discard_backup(backup)
         raise
     finally:
         engine.dispose()

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 from app import adoption, bookkeeping, foreign_keys, plan, reading, refusals
-from app.backup import remove_stale_partials, require_room, write_backup
+from app.backup import backup_path, discard_backup, remove_stale_partials, require_room, write_backup
 from app.db import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION, UpgradeRefused, database_file, resolve_database_url, sqlite_uri
 from app.schema_guard import guarding
 
@@ -304,14 +304,15 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
         try:
             _run(context, configure, options, path, writes, report, attempt)
         except BaseException:
-            _roll_back_left_journal(path)
-            if new_file and path.exists() and path.stat().st_size == 0:
-                path.unlink()  # SQLite created it to find it empty; a refusal leaves nothing new
-            if report.backup is not None and not report.committed:
-                # The database is as it was: a copy of it is only clutter (and fills disks
-                # when a container restarts in a loop).
-                report.backup.unlink(missing_ok=True)
-                report.backup = None
+            with refusals.interrupts_held():
+                _roll_back_left_journal(path)
+                if new_file and path.exists() and path.stat().st_size == 0:
+                    path.unlink()  # SQLite created it to find it empty; a refusal leaves nothing new
+                if report.backup is not None and not report.committed:
+                    # The database is as it was: a copy of it is only clutter (and fills disks
+                    # when a container restarts in a loop).
+                    discard_backup(report.backup)
+                    report.backup = None
             raise
 
 
@@ -407,7 +408,12 @@ def _migrate(connection: Connection, context: EnvironmentContext, migration_cont
             require_room(path, backup=options.backup and report.backup is None)
             if options.backup and report.backup is None:
                 journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
-                report.backup = write_backup(path, state, write_ahead_log=journal_mode == "wal")
+                report.backup = backup_path(path, state)  # named first: the clean-up knows it whatever happens
+                try:
+                    write_backup(path, report.backup, write_ahead_log=journal_mode == "wal")
+                except BaseException:
+                    report.backup = None  # nothing of it is left; a retry writes it again
+                    raise
                 log.info("backup written to %s", report.backup)
     if state.needs_stamp:
         adoption.adopt(connection, state, migration_context)

@@ -125,13 +125,15 @@ def main() -> None:
                      f"{upgrades['small'] * 1000:.0f} ms", upgrades["large"] / upgrades["small"], "≤ 1.5"))
 
         from app.adoption import DatabaseState
-        from app.backup import write_backup
+        from app.backup import backup_path, write_backup
 
         big = folder / "large-2.db"
         size = big.stat().st_size
 
         def backup():
-            write_backup(big, DatabaseState("bench", "009", managed=True)).unlink()
+            target = backup_path(big, DatabaseState("bench", "009", managed=True))
+            write_backup(big, target)
+            target.unlink()
 
         def copy_with_cp():
             subprocess.run(["cp", str(big), str(folder / "cp-copy.db")], check=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -85,6 +86,19 @@ sys.exit(main())
 """
 
 
+def handling_signals(pid: int) -> None:
+    """Wait until process `pid` catches SIGTERM (Linux shows it in /proc; SIGINT's handler is
+    put in place just before), so that the signal sent next is not one sent before main()
+    began, which no program can answer."""
+    status = Path(f"/proc/{pid}/status")
+    if not status.exists():
+        pytest.skip("needs /proc to see when the command's handler is in place")
+    deadline = time.monotonic() + 30
+    while not int(re.search(r"^SigCgt:\s*([0-9a-f]+)$", status.read_text(), re.M).group(1), 16) >> (signal.SIGTERM - 1) & 1:
+        assert time.monotonic() < deadline, "the command never began"
+        time.sleep(0.001)
+
+
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_while_starpunk_db_is_still_loading_says_so_too(tmp_path, number):
     """The first tenths of a second: SQLAlchemy and Alembic are being imported."""
@@ -98,6 +112,7 @@ def test_a_signal_while_starpunk_db_is_still_loading_says_so_too(tmp_path, numbe
     process = subprocess.Popen([sys.executable, "-c", LOADING, str(database)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout.readline() == "loading the command\n"
+    handling_signals(process.pid)  # main() has begun, the imports are under way
 
     process.send_signal(number)
     _, stderr = process.communicate(timeout=60)
@@ -105,3 +120,21 @@ def test_a_signal_while_starpunk_db_is_still_loading_says_so_too(tmp_path, numbe
     assert process.returncode == 1
     assert stderr == "starpunk-db: Interrupted; nothing was changed (the database is as it was).\n"
     assert digest(database) == before and list(tmp_path.iterdir()) == [database]
+
+
+def test_a_signal_during_a_step_that_must_finish_is_answered_once_it_has():
+    """Starting `cp` for the backup is such a step: a signal inside `Popen` would lose the
+    child, which would go on writing its copy after ours was removed."""
+    import os
+
+    from app import refusals
+
+    steps = []
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        with refusals.interrupts_as_exceptions(), refusals.interrupts_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # Python runs the handler here, in the middle of the step
+            steps.append("finished")
+
+    assert steps == ["finished"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the process's own handling is back
