@@ -1,11 +1,12 @@
 """Going back to a backup, while StarPunk may still be running.
 
-The backup is checked first (SQLite's integrity check, and a state detection recognises);
-then, like an upgrade, the write lock on the live file is taken and a backup of the live
-file is written, so that the restore itself can be undone. The backup's pages are then
-copied into the live file through SQLite's backup API, on a connection to that file: it
-stays the same file (inode, owner, permissions), keeps its journal mode, and the copy is one
-write transaction, so other connections see the old content or the new, never a mix.
+The backup is checked first (SQLite's integrity check, and a state detection recognises).
+The backup's pages are then copied into the live file through SQLite's backup API, on a
+connection to that file: it stays the same file (inode, owner, permissions), keeps its
+journal mode, and the copy is one write transaction, so other connections see the old
+content or the new, never a mix. Under that transaction's write lock, before the first page
+reaches the file, a backup of the live file is written, so that the restore itself can be
+undone and no write made before the restore is lost.
 """
 
 from __future__ import annotations
@@ -99,36 +100,30 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
     engine = create_engine(sqlite_url(database), busy_timeout)
     try:
         with refusing_sqlite_errors(database, busy_timeout), engine.connect() as connection:
-            undo_backup = None
+            lock = connection.begin()  # BEGIN IMMEDIATE: a first look, while no other program writes
             try:
-                lock = connection.begin()  # BEGIN IMMEDIATE: no other writer until the undo backup is written
-                try:
-                    journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
-                    page_size = connection.exec_driver_sql("PRAGMA page_size").scalar()
-                    if existed and journal_mode == "wal" and page_size != restored_page_size:
-                        raise UpgradeRefused(
-                            f"{backup} has {restored_page_size}-byte pages and {database}, in WAL mode, {page_size}-byte "
-                            "ones, which SQLite cannot copy in place; stop StarPunk, set the live file's journal mode to "
-                            "DELETE (sqlite3 FILE 'PRAGMA journal_mode=DELETE') and restore again. Nothing was changed."
-                        )
-                    previous = (_live_label(connection, database) if existed
-                                else adoption.DatabaseState("missing", None, managed=False))
-                    if existed:
-                        require_room(database, backup=True)
-                        undo_backup = backup_path(database, previous)  # named first: the clean-up knows it
-                        write_backup(database, undo_backup, write_ahead_log=journal_mode == "wal")
-                finally:
-                    lock.rollback()  # nothing was written; a COMMIT would wait for readers for nothing
+                journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+                page_size = connection.exec_driver_sql("PRAGMA page_size").scalar()
+                if existed and journal_mode == "wal" and page_size != restored_page_size:
+                    raise UpgradeRefused(
+                        f"{backup} has {restored_page_size}-byte pages and {database}, in WAL mode, {page_size}-byte ones, "
+                        "which SQLite cannot copy in place; stop StarPunk, set the live file's journal mode to DELETE "
+                        "(sqlite3 FILE 'PRAGMA journal_mode=DELETE') and restore again. Nothing was changed."
+                    )
+                previous = _live_label(connection, database) if existed else adoption.DatabaseState("missing", None, managed=False)
+                if existed:
+                    require_room(database, backup=True)
+            finally:
+                lock.rollback()  # nothing was written; a COMMIT would wait for readers for nothing
+            # Named first: whatever stops the copy, the clean-up knows what to remove.
+            undo_backup = backup_path(database, previous) if existed else None
+            copy = _Copy(database, undo_backup, write_ahead_log=journal_mode == "wal")
+            source = sqlite3.connect(reading.immutable_uri(backup), uri=True)
+            try:
                 # The backup API needs a destination with no open transaction; it takes the
-                # write lock again itself (waiting up to busy_timeout) and copies in one step.
-                # A write another process commits in between is overwritten without being in
-                # the undo backup: why the README still says to stop StarPunk for a restore.
-                live = connection.connection.driver_connection
-                source = sqlite3.connect(reading.immutable_uri(backup), uri=True)
-                try:
-                    source.backup(live, progress=_give_up_when_busy)
-                finally:
-                    source.close()
+                # write lock itself (waiting up to busy_timeout), and the undo backup is
+                # written under that same lock (see _Copy), so no write can fall between.
+                source.backup(connection.connection.driver_connection, pages=1, progress=copy.step_done)
             except BaseException as error:
                 # The copy is one transaction, rolled back: the live file is as it was, and
                 # so is its backup, which would only be a stray copy.
@@ -141,6 +136,9 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
                         "stop that program or wait for it to finish, then try again."
                     ) from None
                 raise
+            finally:
+                source.close()
+            live = connection.connection.driver_connection
             # A backup of a WAL database says "WAL" in its header: keep the live file's own mode.
             mode_now = live.execute("PRAGMA journal_mode").fetchone()[0]
             if mode_now != journal_mode and "wal" in (mode_now, journal_mode):
@@ -150,7 +148,26 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
     return RestoreReport(database, backup, restored_state, previous.name, undo_backup, mode_now)
 
 
-def _give_up_when_busy(status: int, remaining: int, total: int) -> None:
-    # Python retries a busy step forever; SQLite's busy handler has already waited.
-    if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-        raise _Busy
+class _Copy:
+    """The backup API's progress callback, called after each page it copies.
+
+    After the first page the copy's write transaction holds the live file's write lock, and
+    nothing of the copy is in the file yet (one page stays in SQLite's cache): the file is
+    exactly what the restore replaces, and no other program can change it until the copy
+    commits. That is when the undo backup is written, so that every write made before the
+    restore is either in the undo backup or refused with it.
+    """
+
+    def __init__(self, database: Path, undo_backup: Path | None, *, write_ahead_log: bool) -> None:
+        self.database = database
+        self.undo_backup = undo_backup
+        self.write_ahead_log = write_ahead_log
+        self.backed_up = undo_backup is None
+
+    def step_done(self, status: int, remaining: int, total: int) -> None:
+        if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise _Busy  # Python would retry a busy step forever; SQLite's busy handler has already waited
+        if not self.backed_up:
+            # Never after the last page: a StarPunk database has a page per table and more.
+            write_backup(self.database, self.undo_backup, write_ahead_log=self.write_ahead_log)
+            self.backed_up = True

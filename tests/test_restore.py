@@ -288,3 +288,54 @@ def test_a_reader_that_will_not_let_go_makes_restore_give_up_leaving_nothing_beh
     assert line.endswith("still after 0.5 seconds; stop that program or wait for it to finish, then try again.")
     assert digest(database) == before
     assert sorted(database.parent.iterdir()) == listing  # the undo backup went with the attempt
+
+
+# A StarPunk that keeps writing during the restore: a note every few milliseconds, each
+# reported once committed, waiting for locks as StarPunk does (5 seconds).
+KEEP_WRITING = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=5)
+print("writing", flush=True)
+for number in range(100_000):
+    slug = f"{sys.argv[2]}-{number}"
+    db.execute("INSERT INTO notes (slug, file_path, published, created_at, updated_at) "
+               "VALUES (?, ?, 1, '2026-01-01', '2026-01-01')", (slug, f"notes/{slug}.md"))
+    print(slug, flush=True)
+    time.sleep(0.002)
+"""
+
+
+def slugs(path: Path) -> set[str]:
+    db = sqlite3.connect(path)  # rolls back the write the killed writer was in the middle of
+    try:
+        return {slug for (slug,) in db.execute("SELECT slug FROM notes")}
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("journal_mode", ["delete", "wal"])
+def test_no_write_made_while_starpunk_runs_during_a_restore_is_lost(upgraded, journal_mode):
+    """Each write lands before the restore (and is in its undo backup) or after it (and is in
+    the live file): the undo backup is written under the restore's own write lock."""
+    database, backup = upgraded
+    db = sqlite3.connect(database)
+    db.execute(f"PRAGMA journal_mode = {journal_mode}")
+    db.close()
+    for attempt in range(3):
+        writer = subprocess.Popen([sys.executable, "-c", KEEP_WRITING, str(database), f"attempt-{attempt}"],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            assert writer.stdout.readline().strip() == "writing"
+            time.sleep(0.05)
+            before = backups(database.parent)
+            result = run("starpunk-db", "restore", str(backup), str(database))
+            time.sleep(0.05)
+        finally:
+            writer.kill()
+            reported, _ = writer.communicate()
+
+        assert result.returncode == 0, result.stderr
+        (undo,) = backups(database.parent) - before
+        written = set(reported.split())
+        assert written - slugs(undo), "no write came after the undo backup"
+        assert written <= slugs(database) | slugs(undo)
