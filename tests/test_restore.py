@@ -329,7 +329,7 @@ def test_no_write_made_while_starpunk_runs_during_a_restore_is_lost(upgraded, jo
             time.sleep(0.05)
             before = backups(database.parent)
             result = run("starpunk-db", "restore", str(backup), str(database))
-            time.sleep(0.05)
+            time.sleep(0.25)  # writes onto the restored content
         finally:
             writer.kill()
             reported, _ = writer.communicate()
