@@ -123,7 +123,10 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
                 # The backup API needs a destination with no open transaction; it takes the
                 # write lock itself (waiting up to busy_timeout), and the undo backup is
                 # written under that same lock (see _Copy), so no write can fall between.
-                source.backup(connection.connection.driver_connection, pages=1, progress=copy.step_done)
+                # Signals are held and answered between pages (see _Copy): only there can the
+                # copy tell whether it has committed.
+                with refusals.interrupts_held():
+                    source.backup(connection.connection.driver_connection, pages=1, progress=copy.step_done)
             except BaseException as error:
                 # The copy is one transaction, rolled back: the live file is as it was, and
                 # so is its backup, which would only be a stray copy.
@@ -165,6 +168,10 @@ class _Copy:
         self.backed_up = undo_backup is None
 
     def step_done(self, status: int, remaining: int, total: int) -> None:
+        if status == sqlite3.SQLITE_DONE:
+            refusals.change_committed()  # the last page is in: a signal now can only be too late
+            return
+        refusals.raise_pending_interrupt()  # the copy is rolled back; the live file is as it was
         if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
             raise _Busy  # Python would retry a busy step forever; SQLite's busy handler has already waited
         if not self.backed_up:

@@ -106,7 +106,8 @@ def restamp(
     engine = create_engine(database_url, busy_timeout)
     backup = None
     try:
-        with refusing_sqlite_errors(path, busy_timeout), engine.connect() as connection, connection.begin():
+        with refusing_sqlite_errors(path, busy_timeout), engine.connect() as connection:
+            transaction = connection.begin()  # rolled back as the connection closes, unless committed below
             previous = tuple(adoption.version_rows(connection) or ())
             if path.exists() and path.stat().st_size > 0:
                 label = adoption.DatabaseState(previous[0] if previous else "unstamped", previous[0] if previous else None,
@@ -119,6 +120,9 @@ def restamp(
                 connection.exec_driver_sql(statement)
             connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
             MigrationContext.configure(connection, opts={"script": script}).stamp(script, revision)
+            with refusals.interrupts_held():  # a signal now must not undo the record of a commit
+                transaction.commit()
+                refusals.change_committed()
     except BaseException:
         if backup is not None:  # rolled back: the file is as it was, and the copy only clutter
             with refusals.interrupts_held():

@@ -358,8 +358,10 @@ def _run(context: EnvironmentContext, configure: Callable[..., None], options: U
             transaction = connection.begin()  # waits for another migrating worker (busy timeout)
             try:
                 _migrate(connection, context, migration_context, options, path, report, attempt)
-                transaction.commit()
-                report.committed = True
+                with refusals.interrupts_held():  # a signal now must not undo the record of a commit
+                    transaction.commit()
+                    report.committed = True
+                    refusals.change_committed()
                 return
             except (sqlalchemy.exc.OperationalError, sqlite3.OperationalError) as error:
                 original = getattr(error, "orig", error)

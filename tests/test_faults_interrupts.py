@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HEAD, digest, versions
-from faults import ENTRY_POINTS, assert_refused, command_line, environment
-from starpunk_history import build
+from conftest import CHAIN, HEAD, digest, versions
+from faults import BIN, ENTRY_POINTS, assert_refused, command_line, environment
+from starpunk_history import build, table_rows
 from test_safety import many_sessions
 
 
@@ -61,6 +61,83 @@ def test_a_signal_during_the_backup_leaves_no_partial_file(tmp_path, slow_file):
     assert_refused(result, "starpunk-db", "Interrupted; nothing was changed")
     assert digest(database) == before
     assert [path.name for path in tmp_path.iterdir()] == ["starpunk.db"]
+
+
+def signalled_as(arguments: list[str], database: Path, number: int, *, journal: str) -> subprocess.CompletedProcess:
+    """Run `arguments` and send signal `number` once the database's rollback journal has
+    appeared ("appears": the write transaction is under way) or, after that, is gone
+    ("commits": the change was committed an instant ago)."""
+    process = subprocess.Popen(arguments, env=environment(database), cwd=database.parent,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    hot = database.with_name(database.name + "-journal")
+    deadline = time.monotonic() + 60
+    for awaited in (True, False) if journal == "commits" else (True,):
+        while hot.exists() != awaited and process.poll() is None:
+            assert time.monotonic() < deadline, "the command never got that far"
+    process.send_signal(number)
+    stdout, stderr = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def assert_says_what_it_did(result: subprocess.CompletedProcess, name: str, database: Path, before: str) -> list[Path]:
+    """Either nothing was changed, nothing is beside the file, and the command says so; or the
+    change is whole, its backup kept, and the command does not claim otherwise."""
+    beside = sorted(path for path in database.parent.iterdir() if path != database)
+    if digest(database) == before:
+        assert_refused(result, name, "Interrupted; nothing was changed")
+        assert beside == []
+    else:
+        assert "nothing was changed" not in result.stdout + result.stderr
+        assert "Traceback" not in result.stdout + result.stderr
+        assert [path.name.split(".backup-")[0] for path in beside] == [database.name]  # one whole backup
+        assert not beside[0].name.endswith(".partial")
+    return beside
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_a_signal_as_the_upgrade_commits_never_deletes_the_backup_of_a_changed_file(tmp_path, slow_file, name, number):
+    """The instant after COMMIT: too late to undo anything, so the command must not say it did."""
+    database = tmp_path / "starpunk.db"
+    shutil.copy(slow_file, database)
+    before = digest(database)
+
+    result = signalled_as(command_line(name, database), database, number, journal="commits")
+
+    if assert_says_what_it_did(result, name, database, before):
+        assert versions(database) == [HEAD]
+
+
+def test_a_signal_as_a_stamp_commits_never_deletes_its_backup(tmp_path, slow_file):
+    database = tmp_path / "starpunk.db"
+    shutil.copy(slow_file, database)
+    before = digest(database)
+
+    result = signalled_as([str(BIN / "starpunk-db"), "stamp", "--force", CHAIN[1], str(database)], database,
+                          signal.SIGTERM, journal="commits")
+
+    if assert_says_what_it_did(result, "starpunk-db", database, before):
+        assert versions(database) == [CHAIN[1]]
+
+
+@pytest.mark.parametrize("journal", ["appears", "commits"])
+def test_a_signal_during_a_restore_leaves_the_old_content_or_the_new_with_its_undo_backup(tmp_path, slow_file, journal):
+    (tmp_path / "live").mkdir()
+    database = build(tmp_path / "live" / "starpunk.db", "legacy v0.9.5")
+    backup = tmp_path / "kept.db"
+    shutil.copy(slow_file, backup)  # a big backup: the copy takes a while
+    before = digest(database)
+
+    result = signalled_as([str(BIN / "starpunk-db"), "restore", str(backup), str(database)], database, signal.SIGTERM,
+                          journal=journal)
+
+    changed = assert_says_what_it_did(result, "starpunk-db", database, before)
+    if changed:
+        (undo,) = changed
+        assert digest(undo) == before  # the restore can be undone
+        assert table_rows(database) == table_rows(backup)
+    if journal == "appears":
+        assert not changed  # stopped mid-copy: the copy rolled back
 
 
 def test_a_partial_backup_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
