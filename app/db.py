@@ -168,6 +168,11 @@ def ensure_schema(
     revision = current_revision_if_head(url, busy_timeout)
     if revision is not None:
         return revision
-    from app.upgrade import upgrade_database
+    from app import refusals  # light, and no cycle: it needs only this module, already loaded
 
-    return upgrade_database(url, "head", backup=backup, busy_timeout=busy_timeout).revision
+    with refusals.interrupts_as_exceptions():
+        try:
+            from app.upgrade import upgrade_database  # SQLAlchemy and Alembic: a few tenths of a second
+        except KeyboardInterrupt:
+            raise UpgradeRefused(refusals.INTERRUPTED) from None
+        return upgrade_database(url, "head", backup=backup, busy_timeout=busy_timeout).revision

@@ -469,10 +469,10 @@ def upgrade_database(
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
 ) -> UpgradeReport:
     """`alembic upgrade TARGET` on this database, with detection, stamping and backup."""
-    from alembic import command
-
-    config = alembic_config(database_url, backup=backup, busy_timeout=busy_timeout)
     attempt = refusals.Attempt(where=database_file(database_url) or database_url, busy_timeout=busy_timeout)
     with refusals.interrupts_as_exceptions(), refusals.boundary(attempt):
+        from alembic import command  # a few tenths of a second: Ctrl-C meanwhile gets the sentence too
+
+        config = alembic_config(database_url, backup=backup, busy_timeout=busy_timeout)
         command.upgrade(config, target)
     return config.attributes["report"]

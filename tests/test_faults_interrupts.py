@@ -199,6 +199,37 @@ def test_a_signal_while_starpunk_db_is_still_loading_says_so_too(tmp_path, numbe
     assert digest(database) == before and list(tmp_path.iterdir()) == [database]
 
 
+LOADING_FROM_AN_APPLICATION = """
+import sys
+from app.db import UpgradeRefused, ensure_schema
+print("calling ensure_schema", flush=True)
+try:
+    ensure_schema(sys.argv[1])
+except UpgradeRefused as refusal:
+    print(refusal, flush=True)
+print("loaded" if "app.upgrade" in sys.modules else "still loading", flush=True)
+"""
+
+
+def test_a_signal_while_ensure_schema_is_still_loading_raises_upgrade_refused(tmp_path):
+    """An application calling ensure_schema at start-up: SQLAlchemy and Alembic load inside it."""
+    import sys
+
+    database = build(tmp_path / "starpunk.db", "legacy v0.9.5")
+    before = digest(database)
+    process = subprocess.Popen([sys.executable, "-c", LOADING_FROM_AN_APPLICATION, str(database)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "calling ensure_schema\n"
+    handling_signals(process.pid)
+
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+
+    assert (process.returncode, stderr) == (0, "")
+    assert stdout == "Interrupted; nothing was changed (the database is as it was).\nstill loading\n"
+    assert digest(database) == before and list(tmp_path.iterdir()) == [database]
+
+
 def test_a_signal_during_a_step_that_must_finish_is_answered_once_it_has():
     """Starting `cp` for the backup is such a step: a signal inside `Popen` would lose the
     child, which would go on writing its copy after ours was removed."""
