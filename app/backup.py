@@ -151,7 +151,8 @@ def write_backup(path: Path, target: Path, *, write_ahead_log: bool = False) -> 
             os.close(descriptor)
         os.replace(partial, target)
     except BaseException:
-        discard_backup(target)  # a signal may land just after the rename, too
+        with refusals.interrupts_held():  # a second signal must not cut the clean-up short
+            discard_backup(target)  # a signal may land just after the rename, too
         raise
 
 

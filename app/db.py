@@ -168,7 +168,7 @@ def ensure_schema(
     revision = current_revision_if_head(url, busy_timeout)
     if revision is not None:
         return revision
-    from app import refusals  # light, and no cycle: it needs only this module, already loaded
+    from app import refusals  # light (the standard library and this module): in place before the heavy imports
 
     with refusals.interrupts_as_exceptions():
         try:
