@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -23,15 +24,31 @@ def slow_file(tmp_path_factory) -> Path:
     return many_sessions(tmp_path_factory.mktemp("template") / "starpunk.db", 300_000)
 
 
-def interrupted(database: Path, name: str, number: int, when: str) -> subprocess.CompletedProcess:
-    """Run `name` and send it signal `number` once a file whose name contains `when` appears."""
-    process = subprocess.Popen(command_line(name, database), env=environment(database), cwd=database.parent,
+def appears(fragment: str) -> Callable[[Path], bool]:
+    return lambda folder: any(fragment in path.name for path in folder.iterdir())
+
+
+def is_gone(fragment: str) -> Callable[[Path], bool]:
+    return lambda folder: not appears(fragment)(folder)
+
+
+# The database's rollback journal: it appears as the write transaction starts, and is gone
+# once it commits.
+JOURNAL = "starpunk.db-journal"
+
+
+def signalled(arguments: list[str], database: Path, number: int, *moments: Callable[[Path], bool],
+              pause: float = 0.0) -> subprocess.CompletedProcess:
+    """Run `arguments` and send signal `number` once each of `moments` (a condition on the
+    database's folder) has come, in turn, and `pause` seconds more."""
+    process = subprocess.Popen(arguments, env=environment(database), cwd=database.parent,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not any(when in path.name for path in database.parent.iterdir()) and process.poll() is None:
-        assert time.monotonic() < deadline, "the upgrade never got that far"
-        time.sleep(0.005)
-    time.sleep(0.1 if when == ".backup-" else 0)
+    for moment in moments:
+        while not moment(database.parent) and process.poll() is None:
+            assert time.monotonic() < deadline, "the command never got that far"
+            time.sleep(0.001)
+    time.sleep(pause)
     process.send_signal(number)
     stdout, stderr = process.communicate(timeout=120)
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
@@ -44,7 +61,8 @@ def test_a_signal_mid_upgrade_says_so_and_leaves_the_folder_as_it_was(tmp_path, 
     shutil.copy(slow_file, database)
     before = digest(database)
 
-    result = interrupted(database, name, number, when=".backup-")  # the backup is written: revisions run
+    # The backup is written: the revisions run.
+    result = signalled(command_line(name, database), database, number, appears(".backup-"), pause=0.1)
 
     assert_refused(result, name, "Interrupted; nothing was changed")
     assert digest(database) == before
@@ -56,27 +74,11 @@ def test_a_signal_during_the_backup_leaves_no_partial_file(tmp_path, slow_file):
     shutil.copy(slow_file, database)
     before = digest(database)
 
-    result = interrupted(database, "starpunk-db", signal.SIGTERM, when=".partial")
+    result = signalled(command_line("starpunk-db", database), database, signal.SIGTERM, appears(".partial"))
 
     assert_refused(result, "starpunk-db", "Interrupted; nothing was changed")
     assert digest(database) == before
     assert [path.name for path in tmp_path.iterdir()] == ["starpunk.db"]
-
-
-def signalled_as(arguments: list[str], database: Path, number: int, *, journal: str) -> subprocess.CompletedProcess:
-    """Run `arguments` and send signal `number` once the database's rollback journal has
-    appeared ("appears": the write transaction is under way) or, after that, is gone
-    ("commits": the change was committed an instant ago)."""
-    process = subprocess.Popen(arguments, env=environment(database), cwd=database.parent,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    hot = database.with_name(database.name + "-journal")
-    deadline = time.monotonic() + 60
-    for awaited in (True, False) if journal == "commits" else (True,):
-        while hot.exists() != awaited and process.poll() is None:
-            assert time.monotonic() < deadline, "the command never got that far"
-    process.send_signal(number)
-    stdout, stderr = process.communicate(timeout=120)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def assert_says_what_it_did(result: subprocess.CompletedProcess, name: str, database: Path, before: str) -> list[Path]:
@@ -102,7 +104,7 @@ def test_a_signal_as_the_upgrade_commits_never_deletes_the_backup_of_a_changed_f
     shutil.copy(slow_file, database)
     before = digest(database)
 
-    result = signalled_as(command_line(name, database), database, number, journal="commits")
+    result = signalled(command_line(name, database), database, number, appears(JOURNAL), is_gone(JOURNAL))
 
     if assert_says_what_it_did(result, name, database, before):
         assert versions(database) == [HEAD]
@@ -113,8 +115,8 @@ def test_a_signal_as_a_stamp_commits_never_deletes_its_backup(tmp_path, slow_fil
     shutil.copy(slow_file, database)
     before = digest(database)
 
-    result = signalled_as([str(BIN / "starpunk-db"), "stamp", "--force", CHAIN[1], str(database)], database,
-                          signal.SIGTERM, journal="commits")
+    result = signalled([str(BIN / "starpunk-db"), "stamp", "--force", CHAIN[1], str(database)], database,
+                       signal.SIGTERM, appears(JOURNAL), is_gone(JOURNAL))
 
     if assert_says_what_it_did(result, "starpunk-db", database, before):
         assert versions(database) == [CHAIN[1]]
@@ -128,8 +130,9 @@ def test_a_signal_during_a_restore_leaves_the_old_content_or_the_new_with_its_un
     shutil.copy(slow_file, backup)  # a big backup: the copy takes a while
     before = digest(database)
 
-    result = signalled_as([str(BIN / "starpunk-db"), "restore", str(backup), str(database)], database, signal.SIGTERM,
-                          journal=journal)
+    moments = (appears(JOURNAL),) if journal == "appears" else (appears(JOURNAL), is_gone(JOURNAL))
+    result = signalled([str(BIN / "starpunk-db"), "restore", str(backup), str(database)], database, signal.SIGTERM,
+                       *moments)
 
     changed = assert_says_what_it_did(result, "starpunk-db", database, before)
     if changed:
