@@ -82,9 +82,8 @@ def interrupts_held() -> Iterator[None]:
         yield
     finally:
         _interrupts.held = held
-        if not held and _interrupts.pending is not None:
-            number, _interrupts.pending = _interrupts.pending, None
-            raise KeyboardInterrupt(signal.Signals(number).name)
+        if not held:
+            raise_pending_interrupt()
 
 
 def raise_pending_interrupt() -> None:
