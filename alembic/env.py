@@ -4,21 +4,22 @@ The database comes from DATABASE_URL, else StarPunk's DATABASE_PATH, else
 sqlite:///data/starpunk.db; a caller may hand in `config.attributes["connection"]` (a
 Connection or an Engine) or `config.attributes["database_url"]` instead.
 
-Online, `app.upgrade.run_online` does the work in one SQLite transaction: it recognises a
+Online, `starpunk_migrations.commands.upgrade.run_online` does the work in one SQLite transaction: it recognises a
 StarPunk file Alembic has never seen (legacy v0.9.x, rc.1, the rc.2 hybrid, ...), backs it
 up, repairs and stamps it, then runs the revisions. Bad input is refused with one sentence.
 """
 
 from logging.config import fileConfig
 from pathlib import Path
+from typing import Any
 
 from alembic import context
 from alembic.util import CommandError
 
-from app import models
-from app.autogenerate import autogenerate_options
-from app.db import UpgradeRefused, resolve_database_url
-from app.upgrade import run_online
+from starpunk_migrations import UpgradeRefused, models
+from starpunk_migrations.commands.upgrade import run_online
+from starpunk_migrations.evolution.configuration import configure_options
+from starpunk_migrations.foundation.locations import resolve_database_url
 
 config = context.config
 
@@ -28,19 +29,9 @@ if config.config_file_name is not None and config.cmd_opts is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
-def configure(**arguments) -> None:
+def configure(**arguments: Any) -> None:
     metadata = config.attributes.get("target_metadata") or models.Base.metadata
-    context.configure(
-        target_metadata=metadata,
-        # Triggers, views and virtual tables compared too; a user's own names left out; table
-        # changes written as op.rebuild_table, a batch (copy-and-move) that keeps what SQLite hides.
-        **autogenerate_options(metadata, Path(context.script.dir)),
-        render_as_batch=True,
-        # With the driver in autocommit mode and an explicit BEGIN, SQLite's DDL is transactional.
-        transactional_ddl=True,
-        compare_type=True,
-        **arguments,
-    )
+    context.configure(target_metadata=metadata, **configure_options(metadata, Path(context.script.dir)), **arguments)
 
 
 def run_migrations_offline() -> None:

@@ -4,7 +4,7 @@ These models are what `alembic revision --autogenerate` compares a database agai
 they mirror the DDL the revisions produce: the same SQL types (TIMESTAMP where StarPunk
 wrote TIMESTAMP, DATETIME where it wrote DATETIME), StarPunk's own `idx_*` index names,
 its unnamed UNIQUE constraints and its cascading foreign keys. The triggers, views and
-virtual tables SQLAlchemy cannot model are declared at the end (app.sqlite_objects).
+virtual tables SQLAlchemy cannot model are declared at the end (schema.sqlite_objects).
 Revisions never import this module; they carry their own SQL.
 """
 
@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from app.sqlite_objects import Trigger, VirtualTable, declare
+from .schema.sqlite_objects import Trigger, VirtualTable, declare
 
 CURRENT_TIMESTAMP = text("CURRENT_TIMESTAMP")
 # StarPunk declares its primary keys without NOT NULL (`id INTEGER PRIMARY KEY`), and

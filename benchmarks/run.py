@@ -31,8 +31,8 @@ sys.path.insert(0, str(PROJECT / "tests"))
 
 from starpunk_history import build  # noqa: E402  (the test suite's builder of StarPunk states)
 
-from app.db import ensure_schema  # noqa: E402
-from app.upgrade import upgrade_database  # noqa: E402
+from starpunk_migrations import ensure_schema  # noqa: E402
+from starpunk_migrations.commands.upgrade import upgrade_database  # noqa: E402
 
 
 def median_seconds(action, repeat: int) -> float:
@@ -60,8 +60,8 @@ IN_FRESH_PROCESS = """
 import json, sys, time
 import sqlalchemy
 import alembic.operations, alembic.script  # imported by every upgrade anyway; timed apart
-from app.upgrade import upgrade_database
-from app.adoption import detect_state
+from starpunk_migrations.commands.upgrade import upgrade_database
+from starpunk_migrations.adoption.detection import detect_state
 url = sys.argv[2]
 if sys.argv[1] == "upgrade":
     started = time.perf_counter()
@@ -124,8 +124,8 @@ def main() -> None:
         rows.append(("v0.9.5 → head, 200,000 notes vs 1,000", f"{upgrades['large'] * 1000:.0f} ms",
                      f"{upgrades['small'] * 1000:.0f} ms", upgrades["large"] / upgrades["small"], "≤ 1.5"))
 
-        from app.adoption import DatabaseState
-        from app.backup import backup_path, write_backup
+        from starpunk_migrations.adoption.detection import DatabaseState
+        from starpunk_migrations.foundation.backup import backup_path, write_backup
 
         big = folder / "large-2.db"
         size = big.stat().st_size

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from alembic.config import Config
 
-from app.upgrade import create_engine
+from starpunk_migrations.foundation.engines import create_engine
 
 PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

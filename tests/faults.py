@@ -15,7 +15,7 @@ from conftest import BIN, PROJECT, digest
 
 ENTRY_POINTS = ("alembic", "starpunk-db", "ensure_schema")
 ENSURE_SCHEMA = (
-    "import sys\nfrom app.db import ensure_schema, UpgradeRefused\n"
+    "import sys\nfrom starpunk_migrations import ensure_schema, UpgradeRefused\n"
     "try:\n    print(ensure_schema(sys.argv[1], busy_timeout=float(sys.argv[2])))\n"
     "except UpgradeRefused as refusal:\n    sys.exit(f'refused: {refusal}')\n"
 )
@@ -28,7 +28,7 @@ def command_line(name: str, database: Path | str, *, target: str = "head", busy_
         return [str(BIN / "alembic"), "-c", str(PROJECT / "alembic.ini"), "-x", f"busy_timeout={busy_timeout}", "upgrade", target]
     if name == "starpunk-db":
         return [str(BIN / "starpunk-db"), "upgrade", "--to", target, "--busy-timeout", str(busy_timeout), url or str(database)]
-    from app.db import sqlite_url
+    from starpunk_migrations.foundation.locations import sqlite_url
 
     return [sys.executable, "-c", ENSURE_SCHEMA, url or sqlite_url(database), str(busy_timeout)]
 

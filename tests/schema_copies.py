@@ -12,19 +12,19 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.config import Config
 
-from app.models import Base
-from app.sqlite_objects import TableTraits, normalized_sql
+from starpunk_migrations.models import Base
+from starpunk_migrations.schema.sqlite_objects import TableTraits, normalized_sql
 from conftest import PROJECT
 
 
 def project_copy(tmp_path: Path, *, with_app: bool = False) -> Path:
-    """alembic.ini and alembic/ (and app/, to edit the models) in a folder of their own."""
+    """alembic.ini and alembic/ (and app/ as starpunk_migrations/, to edit the models) in a folder of their own."""
     copy = tmp_path / "project"
     ignore = shutil.ignore_patterns("__pycache__")
     shutil.copytree(PROJECT / "alembic", copy / "alembic", ignore=ignore)
     shutil.copy(PROJECT / "alembic.ini", copy / "alembic.ini")
     if with_app:
-        shutil.copytree(PROJECT / "app", copy / "app", ignore=ignore)
+        shutil.copytree(PROJECT / "app", copy / "starpunk_migrations", ignore=ignore)
     return copy
 
 
@@ -60,7 +60,7 @@ def add_revision(project: Path, revision: str, down_revision: str, upgrade: str,
 
 def populated_head(folder: Path) -> Path:
     """`folder/starpunk.db` brought to head by this project's chain, with rows in every table."""
-    from app.upgrade import upgrade_database
+    from starpunk_migrations.commands.upgrade import upgrade_database
     from starpunk_history import fill
 
     database = folder / "starpunk.db"

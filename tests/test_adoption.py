@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from app import cli
-from app.adoption import SchemaShape, detect_state
-from app.db import UpgradeRefused, ensure_schema
-from app.upgrade import upgrade_database
+from starpunk_migrations.cli import main as cli
+from starpunk_migrations.adoption.detection import detect_state
+from starpunk_migrations.schema.shape import SchemaShape
+from starpunk_migrations import UpgradeRefused, ensure_schema
+from starpunk_migrations.commands.upgrade import upgrade_database
 from conftest import CHAIN, HEAD, digest, run, versions
 from starpunk_history import STATES, assert_rows_kept, build, table_rows
 

@@ -8,7 +8,7 @@ import logging
 import sqlalchemy as sa
 from alembic import command
 
-from app.sqlite_objects import View, declare
+from starpunk_migrations.schema.sqlite_objects import View, declare
 from conftest import HEAD, NEXT_REVISION, run, versions
 from schema_copies import execute, models_copy, populated_head, project_config, project_copy
 
@@ -86,7 +86,7 @@ def test_a_column_dropped_and_another_added_is_flagged_as_a_possible_rename(tmp_
     tags._columns.remove(tags.c.display_name)
     tags.append_column(sa.Column("label", sa.TEXT(), nullable=False))
 
-    with caplog.at_level(logging.WARNING, logger="app.autogenerate"):
+    with caplog.at_level(logging.WARNING, logger="starpunk_migrations.evolution.autogenerate"):
         command.revision(project_config(project, database, target_metadata=metadata), message="label",
                          autogenerate=True, rev_id=NEXT_REVISION)
 

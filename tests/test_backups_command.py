@@ -7,7 +7,7 @@ import json
 import shutil
 import sqlite3
 
-from app import cli
+from starpunk_migrations.cli import main as cli
 from conftest import CHAIN, HEAD
 from starpunk_history import build
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from app import cli
+from starpunk_migrations.cli import main as cli
 from conftest import CHAIN, HEAD, run
 
 COMMANDS = ["status", "history", "upgrade", "downgrade", "stamp", "backups", "restore"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 import sqlite3
 
-from app import cli
-from app.history import revision_history
+from starpunk_migrations.cli import main as cli
+from starpunk_migrations.evolution.revision_history import revision_history
 from conftest import CHAIN, HEAD, digest, run, versions
 from starpunk_history import build, table_rows
 

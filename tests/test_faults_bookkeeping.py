@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.upgrade import upgrade_database
+from starpunk_migrations.commands.upgrade import upgrade_database
 from conftest import BIN, HEAD, versions
 from faults import ENTRY_POINTS, assert_refused, run_command, snapshot, upgrade
 from starpunk_history import build

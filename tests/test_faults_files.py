@@ -227,7 +227,7 @@ def test_a_full_disk_mid_backup_leaves_nothing_behind(small_file_system):
     before = digest(database)
     # The room check passes for the journal alone; the space goes while the copy is written.
     result = run_command([sys.executable, "-c", (
-        "import os, sys\nfrom app import backup\nfrom app.db import UpgradeRefused, ensure_schema\n"
+        "import os, sys\nfrom starpunk_migrations.foundation import backup\nfrom starpunk_migrations import UpgradeRefused, ensure_schema\n"
         "real = backup._create_private\n"
         "def fill_the_disk(partial, database):\n"
         "    real(partial, database)\n"
@@ -293,7 +293,7 @@ def test_a_file_the_user_cannot_read_is_refused(tmp_path, name, without_override
 
 
 def test_ensure_schema_takes_a_plain_path_whatever_it_holds(tmp_path):
-    from app.db import ensure_schema
+    from starpunk_migrations import ensure_schema
 
     folder = tmp_path / "data folder #1"
     folder.mkdir()

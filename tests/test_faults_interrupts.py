@@ -159,7 +159,7 @@ def test_a_partial_backup_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
 
 LOADING = """
 import sys
-from app.executable import main
+from starpunk_migrations.executable import main
 sys.argv = ["starpunk-db", "upgrade", sys.argv[1]]
 print("loading the command", flush=True)
 sys.exit(main())
@@ -186,7 +186,7 @@ def test_a_signal_while_starpunk_db_is_still_loading_says_so_too(tmp_path, numbe
     from importlib.metadata import entry_points
 
     (script,) = entry_points(group="console_scripts", name="starpunk-db")
-    assert script.value == "app.executable:main"  # what the installed command runs
+    assert script.value == "starpunk_migrations.executable:main"  # what the installed command runs
     database = build(tmp_path / "starpunk.db", "legacy v0.9.5")
     before = digest(database)
     process = subprocess.Popen([sys.executable, "-c", LOADING, str(database)],
@@ -204,13 +204,13 @@ def test_a_signal_while_starpunk_db_is_still_loading_says_so_too(tmp_path, numbe
 
 LOADING_FROM_AN_APPLICATION = """
 import sys
-from app.db import UpgradeRefused, ensure_schema
+from starpunk_migrations import UpgradeRefused, ensure_schema
 print("calling ensure_schema", flush=True)
 try:
     ensure_schema(sys.argv[1])
 except UpgradeRefused as refusal:
     print(refusal, flush=True)
-print("loaded" if "app.upgrade" in sys.modules else "still loading", flush=True)
+print("loaded" if "starpunk_migrations.commands.upgrade" in sys.modules else "still loading", flush=True)
 """
 
 
@@ -238,11 +238,11 @@ def test_a_signal_during_a_step_that_must_finish_is_answered_once_it_has():
     child, which would go on writing its copy after ours was removed."""
     import os
 
-    from app import refusals
+    from starpunk_migrations.foundation import interrupts
 
     steps = []
     with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
-        with refusals.interrupts_as_exceptions(), refusals.interrupts_held():
+        with interrupts.interrupts_as_exceptions(), interrupts.interrupts_held():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.05)  # Python runs the handler here, in the middle of the step
             steps.append("finished")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from app import cli
-from app.history import describe, revision_history
+from starpunk_migrations.cli import main as cli
+from starpunk_migrations.evolution.revision_history import describe, revision_history
 from conftest import CHAIN, HEAD, NEXT_REVISION
 from starpunk_history import build
 

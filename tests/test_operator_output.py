@@ -8,8 +8,8 @@ import re
 from alembic import command
 from alembic.config import Config
 
-from app import cli
-from app.db import ensure_schema
+from starpunk_migrations.cli import main as cli
+from starpunk_migrations import ensure_schema
 from conftest import CHAIN, HEAD, PROJECT, digest
 from starpunk_history import build
 
@@ -87,7 +87,7 @@ def test_status_is_a_short_readable_report(tmp_path, capsys):
 def host_logging_snapshot() -> tuple:
     root = logging.getLogger()
     host = logging.getLogger("host.requests")
-    return root.level, list(root.handlers), host.disabled, host.level, logging.getLogger("app").handlers[:]
+    return root.level, list(root.handlers), host.disabled, host.level, logging.getLogger("starpunk_migrations").handlers[:]
 
 
 def test_ensure_schema_is_quiet_and_leaves_the_hosts_logging_alone(tmp_path, capfd):

@@ -67,14 +67,16 @@ def elsewhere(tmp_path) -> Path:
     return folder
 
 
-def test_the_wheel_carries_env_py_the_revisions_and_the_template_as_app_migrations(wheel):
+def test_the_wheel_carries_env_py_the_revisions_and_the_template_as_starpunk_migrations_migrations(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    assert "app/migrations/env.py" in names
-    assert "app/migrations/script.py.mako" in names
-    assert sorted(name.rsplit("/", 1)[1] for name in names if name.startswith("app/migrations/versions/")) == REVISION_FILES
-    assert not [name for name in names if name.split("/")[0] == "alembic"]  # never shadows the library
+    assert "starpunk_migrations/migrations/env.py" in names
+    assert "starpunk_migrations/migrations/script.py.mako" in names
+    versions_folder = "starpunk_migrations/migrations/versions/"
+    assert sorted(name.rsplit("/", 1)[1] for name in names if name.startswith(versions_folder)) == REVISION_FILES
+    # Nothing but the package and its metadata: never `app` (a host's own app.py or app/) nor `alembic`.
+    assert {name.split("/")[0] for name in names} == {"starpunk_migrations", "starpunk_migrations-0.1.0.dist-info"}
     (top_level,) = [name for name in names if name.endswith("top_level.txt")]
-    assert zipfile.ZipFile(wheel).read(top_level).decode().split() == ["app"]
+    assert zipfile.ZipFile(wheel).read(top_level).decode().split() == ["starpunk_migrations"]
 
 
 def test_the_sdist_carries_the_repo_layout_and_builds_the_same_wheel(source, fresh_venv, wheel, tmp_path):
@@ -84,7 +86,7 @@ def test_the_sdist_carries_the_repo_layout_and_builds_the_same_wheel(source, fre
     (sdist,) = dist.glob("*.tar.gz")
     root = sdist.name.removesuffix(".tar.gz")
     names = {name.removeprefix(root + "/") for name in tarfile.open(sdist).getnames()}
-    assert {"alembic.ini", "alembic/env.py", "alembic/script.py.mako", "app/db.py", "tests/conftest.py"} <= names
+    assert {"alembic.ini", "alembic/env.py", "alembic/script.py.mako", "app/start_up.py", "tests/conftest.py"} <= names
     assert {f"alembic/versions/{name}" for name in REVISION_FILES} <= names
 
     _run(fresh_venv / "bin" / "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", dist, sdist, cwd=tmp_path)
@@ -111,9 +113,9 @@ def test_ensure_schema_from_the_wheel_uses_the_installed_scripts(installed, else
     database = build(elsewhere / "starpunk.db", "v1.4")
     before = table_rows(database)
     program = (
-        "import app.db\n"
-        f"print(app.db.ensure_schema('sqlite:///{database}'))\n"
-        "print(app.db.SCRIPT_LOCATION)\n"
+        "import starpunk_migrations\nfrom starpunk_migrations.foundation.locations import SCRIPT_LOCATION\n"
+        f"print(starpunk_migrations.ensure_schema('sqlite:///{database}'))\n"
+        "print(SCRIPT_LOCATION)\n"
     )
     revision, scripts = _run(installed / "bin" / "python", "-c", program, cwd=elsewhere).stdout.split()
 

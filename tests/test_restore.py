@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app import cli
+from starpunk_migrations.cli import main as cli
 from conftest import HEAD, digest, run, versions
 from starpunk_history import build, table_rows
 

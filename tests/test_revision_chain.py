@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 
-from app.db import head_revision
-from app.upgrade import upgrade_database
+from starpunk_migrations.foundation.scripts import head_revision
+from starpunk_migrations.commands.upgrade import upgrade_database
 from conftest import CHAIN, HEAD, NEXT_REVISION, digest, run, versions
 from schema_copies import add_revision, populated_head, project_copy
 from starpunk_history import assert_rows_kept, fill, table_rows
@@ -116,7 +116,7 @@ def test_autogenerate_writes_a_rebuild_revision_that_keeps_cascading_children(tm
     from alembic import command
     from alembic.config import Config
 
-    from app.models import Base
+    from starpunk_migrations.models import Base
 
     project = project_copy(tmp_path)
     database = populated_head(tmp_path)

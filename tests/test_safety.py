@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from app.db import UpgradeRefused, ensure_schema
-from app.upgrade import upgrade_database
+from starpunk_migrations import UpgradeRefused, ensure_schema
+from starpunk_migrations.commands.upgrade import upgrade_database
 from conftest import BIN, CHAIN, HEAD, PROJECT, digest, run, versions
 from starpunk_history import assert_rows_kept, build, sha256_hex, table_rows
 
-ENSURE_SCHEMA = "import sys; from app.db import ensure_schema; ensure_schema(sys.argv[1])"
+ENSURE_SCHEMA = "import sys; from starpunk_migrations import ensure_schema; ensure_schema(sys.argv[1])"
 ENSURE_SCHEMA_REPORTING = (
-    "import sys\nfrom app.db import ensure_schema, UpgradeRefused\n"
+    "import sys\nfrom starpunk_migrations import ensure_schema, UpgradeRefused\n"
     "try:\n    ensure_schema(sys.argv[1], busy_timeout=float(sys.argv[2]))\n"
     "except UpgradeRefused as refusal:\n    sys.exit(f'refused: {refusal}')\n"
 )
@@ -191,7 +191,7 @@ def test_a_read_only_file_or_folder_is_refused(tmp_path, name, read_only):
 
 
 def test_backup_is_a_consistent_copy_written_before_the_first_change(tmp_path, capsys):
-    from app import cli
+    from starpunk_migrations.cli import main as cli
 
     database = build(tmp_path / "starpunk.db", "legacy v0.9.5")
     original = table_rows(database)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from app import cli
+from starpunk_migrations.cli import main as cli
 from conftest import CHAIN, HEAD, digest, run, versions
 from starpunk_history import build, table_rows
 

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from app.models import Base
+from starpunk_migrations.models import Base
 from conftest import HEAD, NEXT_REVISION, run, versions
 from schema_copies import add_revision, execute, hidden_schema, models_copy, populated_head, project_config, project_copy
 from starpunk_history import table_rows

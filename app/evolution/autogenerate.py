@@ -3,13 +3,13 @@
 Hooked into Alembic's own extension points (alembic/env.py passes `autogenerate_options`):
 
 - a comparator for the objects SQLAlchemy cannot model: triggers, views and virtual
-  tables declared with the models (app.sqlite_objects) against those in the database; a
-  missing, extra or different one becomes `op.create_*` / `op.drop_*` (app.operations);
+  tables declared with the models (schema.sqlite_objects) against those in the database; a
+  missing, extra or different one becomes `op.create_*` / `op.drop_*` (evolution.operations);
 - `include_name`: only the models' names and the names StarPunk's revisions ever used are
   compared, so a user's own tables, indexes, triggers and views are never proposed for
   dropping (adoption leaves them alone too);
 - `process_revision_directives`: table changes are written as `op.rebuild_table` (a batch
-  that keeps what SQLite hides, app.rebuild); objects are dropped before and created after
+  that keeps what SQLite hides, evolution.rebuild); objects are dropped before and created after
   the table operations; and a table that loses columns and gains others gets a warning and
   a comment, because autogenerate cannot tell that from a rename.
 """
@@ -25,10 +25,10 @@ from alembic.autogenerate import comparators, renderers
 from alembic.autogenerate.render import render_op
 from alembic.operations import MigrateOperation, ops
 
-from app import adoption
-from app.db import SCRIPT_LOCATION
-from app.operations import CreateSQLiteObjectOp, DropSQLiteObjectOp
-from app.sqlite_objects import declared_objects, read_objects
+from ..foundation.locations import SCRIPT_LOCATION
+from ..schema.sqlite_objects import declared_objects, read_objects
+from .chain import revision_references
+from .operations import CreateSQLiteObjectOp, DropSQLiteObjectOp
 
 if TYPE_CHECKING:
     from alembic.autogenerate.api import AutogenContext
@@ -50,7 +50,7 @@ def autogenerate_options(metadata: MetaData, script_location: Path = SCRIPT_LOCA
 def starpunk_names(script_location: Path = SCRIPT_LOCATION) -> dict[str, frozenset[str]]:
     """Every table, index, trigger, view and virtual table name a revision ever created."""
     names: dict[str, set[str]] = {"table": set(), "index": set(), "object": set()}
-    for reference in adoption.revision_references(script_location):
+    for reference in revision_references(script_location):
         shape = reference.shape
         for name, sql in shape.definitions.items():
             if name in shape.tables and not sql.upper().startswith("CREATE VIRTUAL"):

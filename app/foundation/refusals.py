@@ -1,10 +1,10 @@
 """The one error boundary: whatever goes wrong becomes one sentence for the operator.
 
-Every entry point (`alembic`, `starpunk-db`, `app.db.ensure_schema`) runs its work inside
+Every entry point (`alembic`, `starpunk-db`, `ensure_schema`) runs its work inside
 `boundary()`: SQLite's errors, the operating system's (full disk, file-size limit, permission
 denied), Alembic's, a revision failing on the data or on a user's own view, Ctrl-C and SIGTERM
 all leave it as `UpgradeRefused`, whose message says what was found and what to do. The
-traceback goes to the log (logger `app.refusals`, level DEBUG), never to the operator's screen.
+traceback goes to the log (logger `starpunk_migrations.foundation.refusals`, level DEBUG), never to the operator's screen.
 
 The sentences may promise "nothing was changed" because the callers only ever change a
 database inside one SQLite transaction, which every failure rolls back.
@@ -16,19 +16,17 @@ import contextlib
 import errno
 import logging
 import re
-import signal
 import sqlite3
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from app.db import UpgradeRefused
+from .errors import UpgradeRefused
+from .interrupts import INTERRUPTED, interrupt_received
 
 log = logging.getLogger(__name__)
 
-INTERRUPTED = "Interrupted; nothing was changed (the database is as it was)."
-# What points an operator at the fix for wrong bookkeeping (see app.bookkeeping).
+# What points an operator at the fix for wrong bookkeeping (see adoption.bookkeeping).
 STAMP_COMMAND = "starpunk-db stamp"
 
 
@@ -49,90 +47,6 @@ class Attempt:
         return str(self.where) if self.where else "The database"
 
 
-class _InterruptState(threading.local):
-    depth = 0
-    received: int | None = None  # a signal arrived: the boundary answers "Interrupted"
-    held = False
-    pending: int | None = None  # arrived while held, to be raised once the hold ends
-    committed = False  # the change is committed: nothing is left to interrupt
-
-
-_interrupts = _InterruptState()
-
-
-def _raise_interrupt(number: int, _frame: object) -> None:
-    if _interrupts.committed:
-        return  # the change is done and kept; all that is left is saying so
-    _interrupts.received = number
-    if _interrupts.held:
-        _interrupts.pending = number
-        return
-    raise KeyboardInterrupt(signal.Signals(number).name)
-
-
-@contextlib.contextmanager
-def interrupts_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM do not cut the block short; one that arrives meanwhile is raised
-    as the block ends (unless the change was committed in it). For what must not stop
-    half-way: the clean-up after a failure (a second Ctrl-C must not leave the backup
-    behind), starting a child process (a signal inside `Popen` loses the child, which then
-    goes on writing), a commit and the record that it happened."""
-    held, _interrupts.held = _interrupts.held, True
-    try:
-        yield
-    finally:
-        _interrupts.held = held
-        if not held:
-            raise_pending_interrupt()
-
-
-def raise_pending_interrupt() -> None:
-    """Inside a hold, at a point where stopping is safe: raise a signal that arrived meanwhile."""
-    if _interrupts.pending is not None:
-        number, _interrupts.pending = _interrupts.pending, None
-        raise KeyboardInterrupt(signal.Signals(number).name)
-
-
-def change_committed() -> None:
-    """Called, inside a hold, once the command's change is committed: from here on Ctrl-C and
-    SIGTERM can undo nothing, and "Interrupted; nothing was changed" would be untrue, so the
-    command goes on to report what it did."""
-    _interrupts.committed = True
-    _interrupts.pending = None
-
-
-@contextlib.contextmanager
-def interrupts_as_exceptions() -> Iterator[None]:
-    """For the length of the block, SIGINT and SIGTERM raise KeyboardInterrupt (so the
-    transaction is rolled back and the boundary says so) instead of killing the process.
-
-    Only in the main thread, and only where the handler is still Python's default: an
-    application's own handlers are left alone.
-    """
-    if threading.current_thread() is not threading.main_thread() or _interrupts.depth:
-        _interrupts.depth += 1
-        try:
-            yield
-        finally:
-            _interrupts.depth -= 1
-        return
-    previous = {}
-    for number, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
-        if signal.getsignal(number) is default:
-            previous[number] = signal.signal(number, _raise_interrupt)
-    _interrupts.depth += 1
-    _interrupts.received = _interrupts.pending = None
-    _interrupts.committed = False
-    try:
-        yield
-    finally:
-        _interrupts.depth -= 1
-        _interrupts.received = _interrupts.pending = None
-        _interrupts.committed = False
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
 def _sqlite_error(error: BaseException) -> sqlite3.Error | None:
     original = getattr(error, "orig", error)
     return original if isinstance(original, sqlite3.Error) else None
@@ -144,7 +58,7 @@ _USER_OBJECT = re.compile(r"error in (view|trigger|index) (\S+?):? ", re.IGNOREC
 def sentence(error: BaseException, attempt: Attempt) -> str:
     """One sentence for `error`: what was found and what to do."""
     where = attempt.subject
-    if isinstance(error, KeyboardInterrupt) or _interrupts.received is not None:
+    if isinstance(error, KeyboardInterrupt) or interrupt_received():
         return INTERRUPTED
     if isinstance(error, UpgradeRefused):
         return str(error)
@@ -253,7 +167,7 @@ def boundary(attempt: Attempt) -> Iterator[Attempt]:
     try:
         yield attempt
     except UpgradeRefused:
-        if _interrupts.received is None:
+        if not interrupt_received():
             raise
         raise UpgradeRefused(INTERRUPTED) from None
     except BrokenPipeError:
@@ -264,3 +178,10 @@ def boundary(attempt: Attempt) -> Iterator[Attempt]:
             raise
         log.debug("%s of %s refused", attempt.action, attempt.subject, exc_info=error)
         raise UpgradeRefused(sentence(error, attempt)) from error
+
+
+@contextlib.contextmanager
+def refusing_sqlite_errors(path: Path | str | None, busy_timeout: float) -> Iterator[None]:
+    """For the commands that only read: whatever goes wrong, as one sentence."""
+    with boundary(Attempt(where=path, busy_timeout=busy_timeout, action="reading")):
+        yield

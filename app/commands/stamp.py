@@ -2,8 +2,8 @@
 
 Detection's stamp of a file Alembic has never seen is the adoption an upgrade does first
 (repairs of a known hybrid, schema_migrations rows, the stamp), run on its own through
-app.upgrade: same lock, same backup, same refusals. A file whose stamp does not tell the
-truth (no row, several rows, a revision whose schema is not the file's: app.bookkeeping) is
+commands.upgrade: same lock, same backup, same refusals. A file whose stamp does not tell the
+truth (no row, several rows, a revision whose schema is not the file's: adoption.bookkeeping) is
 re-stamped with what detection finds. `--force REV` is the operator's override, for a file
 detection cannot place: it writes only alembic_version. Both re-stamps run in one locked
 transaction after a backup.
@@ -14,18 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import adoption, bookkeeping, reading, refusals
-from app.backup import backup_path, discard_backup, require_room, write_backup
-from app.db import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION, UpgradeRefused
-from app.upgrade import (
-    UpgradeReport,
-    check_database_file,
-    check_writable,
-    create_engine,
-    refusing_sqlite_errors,
-    require_database_file,
-    upgrade_database,
-)
+from ..adoption import bookkeeping, detection, repairs
+from ..foundation import interrupts, reading
+from ..foundation.backup import backup_path, discard_backup, require_room, write_backup
+from ..foundation.database_files import check_database_file, check_writable, require_database_file
+from ..foundation.engines import create_engine
+from ..foundation.errors import UpgradeRefused
+from ..foundation.locations import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION
+from ..foundation.refusals import refusing_sqlite_errors
+from ..schema.shape import version_rows
+from .upgrade import upgrade_database
+from .upgrade_report import UpgradeReport
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class StampExamination:
     path: Path
     versions: tuple[str, ...] | None  # alembic_version rows; None: no such table
     findings: tuple[str, ...]  # how the schema differs from the stamp; empty: the stamp is right
-    detected: adoption.DatabaseState | None  # the state detection finds, ignoring alembic_version
+    detected: detection.DatabaseState | None  # the state detection finds, ignoring alembic_version
     undetectable: str | None = None  # detection's refusal: why it cannot place the schema
 
     @property
@@ -59,19 +58,19 @@ def examine(database_url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> St
     check_database_file(path)
     with refusing_sqlite_errors(path, busy_timeout), reading.read_only_engine(path) as engine:
         with engine.connect() as connection, connection.begin():
-            rows = adoption.version_rows(connection)
+            rows = version_rows(connection)
             versions = None if rows is None else tuple(rows)
             findings: list[str] = []
             if versions is not None and len(versions) == 1:
                 findings = bookkeeping.stamp_findings(connection, versions[0])
             try:
-                detected, undetectable = adoption.detect_state(connection), None
+                detected, undetectable = detection.detect_state(connection), None
             except UpgradeRefused as refusal:
                 detected, undetectable = None, str(refusal)
     return StampExamination(path, versions, tuple(findings), detected, undetectable)
 
 
-def stamp_detected(database_url: str, state: adoption.DatabaseState, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> UpgradeReport:
+def stamp_detected(database_url: str, state: detection.DatabaseState, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> UpgradeReport:
     """Adopt an unmanaged file at the revision detection found, running no revision."""
     return upgrade_database(database_url, state.revision, busy_timeout=busy_timeout)
 
@@ -88,7 +87,7 @@ def restamp(
     database_url: str,
     revision: str,
     *,
-    adopting: adoption.DatabaseState | None = None,
+    adopting: detection.DatabaseState | None = None,
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
 ) -> StampReport:
     """Make `revision` the database's only alembic_version row, after a backup, in one locked
@@ -108,24 +107,24 @@ def restamp(
     try:
         with refusing_sqlite_errors(path, busy_timeout), engine.connect() as connection:
             transaction = connection.begin()  # rolled back as the connection closes, unless committed below
-            previous = tuple(adoption.version_rows(connection) or ())
+            previous = tuple(version_rows(connection) or ())
             if path.exists() and path.stat().st_size > 0:
-                label = adoption.DatabaseState(previous[0] if previous else "unstamped", previous[0] if previous else None,
+                label = detection.DatabaseState(previous[0] if previous else "unstamped", previous[0] if previous else None,
                                                managed=bool(previous))
                 journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
                 require_room(path, backup=True)
-                backup = backup_path(path, label)  # named first: the clean-up knows it whatever happens
+                backup = backup_path(path, label.label)  # named first: the clean-up knows it whatever happens
                 write_backup(path, backup, write_ahead_log=journal_mode == "wal")
-            for statement in adoption.adoption_statements(adopting) if adopting else ():
+            for statement in repairs.adoption_statements(adopting) if adopting else ():
                 connection.exec_driver_sql(statement)
             connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
             MigrationContext.configure(connection, opts={"script": script}).stamp(script, revision)
-            with refusals.interrupts_held():  # a signal now must not undo the record of a commit
+            with interrupts.interrupts_held():  # a signal now must not undo the record of a commit
                 transaction.commit()
-                refusals.change_committed()
+                interrupts.change_committed()
     except BaseException:
         if backup is not None:  # rolled back: the file is as it was, and the copy only clutter
-            with refusals.interrupts_held():
+            with interrupts.interrupts_held():
                 discard_backup(backup)
         raise
     finally:

@@ -1,9 +1,9 @@
 """StarPunk's own Alembic operations, available on `op` once this module is imported.
 
-- `op.rebuild_table(name)`: `batch_alter_table` that keeps what SQLite hides (app.rebuild).
+- `op.rebuild_table(name)`: `batch_alter_table` that keeps what SQLite hides (evolution.rebuild).
 - `op.create_trigger(name, sql)` / `op.drop_trigger(name)`, and the same for `view` and
-  `virtual_table`: the objects SQLAlchemy cannot model (app.sqlite_objects). Autogenerate
-  writes these (app.autogenerate); the drop operations carry the definition so that
+  `virtual_table`: the objects SQLAlchemy cannot model (schema.sqlite_objects). Autogenerate
+  writes these (evolution.autogenerate); the drop operations carry the definition so that
   autogenerate can write the downgrade.
 
 Imported by alembic/env.py (through app.autogenerate) and by app.adoption, which runs the
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, ContextManager
 
 from alembic.operations import MigrateOperation, Operations
 
-from app import rebuild
-from app.sqlite_objects import SQLiteObject, Trigger, View, VirtualTable
+from ..schema.sqlite_objects import SQLiteObject, Trigger, View, VirtualTable
+from . import rebuild
 
 if TYPE_CHECKING:
     from alembic.operations import BatchOperations
@@ -32,7 +32,7 @@ class RebuildTableOp(MigrateOperation):
         cls, operations: Operations, table_name: str, recreate: str = "auto", **batch_arguments: Any
     ) -> ContextManager[BatchOperations]:
         """`op.batch_alter_table` that keeps AUTOINCREMENT, the sequence, CHECKs, foreign-key
-        actions, indexes as defined, triggers and views (app.rebuild)."""
+        actions, indexes as defined, triggers and views (evolution.rebuild)."""
         return rebuild.rebuild_table(operations, table_name, recreate, **batch_arguments)
 
 

@@ -10,7 +10,7 @@ everything rolls back:
   unless the revision removed it on purpose: a DROP statement naming it, its table
   dropped, or (for a table's AUTOINCREMENT, CHECKs and foreign-key actions) the same
   change made by the revision when the chain runs on an empty database;
-- at head: the objects and table traits the models declare (app.models).
+- at head: the objects and table traits the models declare (the models).
 
 A user's own triggers and views are held to the first rule only: kept, never demanded.
 A plain batch under a view fails in SQLite itself ("error in view ..."); that too becomes
@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import sqlalchemy
 
-from app import adoption
-from app.db import UpgradeRefused
-from app.rebuild import is_revision_frame
-from app.sqlite_objects import SQLiteObject, TableTraits, Trigger, declared_objects, read_objects, read_table_traits
+from ..foundation.errors import UpgradeRefused
+from ..schema.sqlite_objects import SQLiteObject, TableTraits, Trigger, declared_objects, read_objects, read_table_traits
+from .chain import revision_references
+from .rebuild import is_revision_frame
 
 if TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext, MigrationInfo
@@ -138,7 +138,7 @@ def _and(phrases: list[str]) -> str:
 
 @functools.cache
 def _reference_traits(script_location: Path, revision: str | None, table: str) -> TableTraits | None:
-    for reference in adoption.revision_references(script_location):
+    for reference in revision_references(script_location):
         if reference.revision == revision:
             sql = reference.shape.definitions.get(table)
             return TableTraits.of(sql) if sql and table in reference.shape.tables else None

@@ -23,7 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
-from app.db import sqlite_uri
+from .locations import sqlite_uri
 
 WAL_FORMAT = 2  # byte 18 of the header: the file format version, 2 for write-ahead logging
 

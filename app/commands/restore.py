@@ -15,18 +15,22 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import adoption, reading, refusals
-from app.backup import backup_path, discard_backup, require_room, write_backup
-from app.backup_listing import backup_state
-from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused, sqlite_url
-from app.upgrade import check_database_file, check_writable, create_engine, refusing_sqlite_errors
+from ..adoption import detection
+from ..foundation import interrupts, reading
+from ..foundation.backup import backup_path, discard_backup, require_room, write_backup
+from ..foundation.database_files import check_database_file, check_writable
+from ..foundation.engines import create_engine
+from ..foundation.errors import AnotherApplication, UpgradeRefused
+from ..foundation.locations import DEFAULT_BUSY_TIMEOUT, sqlite_url
+from ..foundation.refusals import refusing_sqlite_errors
+from .backup_listing import backup_state
 
 
 @dataclass(frozen=True)
 class RestoreReport:
     database: Path
     restored_from: Path
-    state: adoption.DatabaseState  # what the live file holds now
+    state: detection.DatabaseState  # what the live file holds now
     previous_state: str  # what it held before
     undo_backup: Path | None  # the live file as it was; None when there was no live file
     journal_mode: str
@@ -36,7 +40,7 @@ class _Busy(Exception):
     pass
 
 
-def check_backup(backup: Path) -> adoption.DatabaseState:
+def check_backup(backup: Path) -> detection.DatabaseState:
     """The backup's state, if it is a sound StarPunk database; else one sentence why not."""
     if not backup.is_file():
         raise UpgradeRefused(f"Refusing to restore {backup}: there is no such file; `starpunk-db backups` lists the backups.")
@@ -67,16 +71,16 @@ def _refusal(backup: Path, reason: str) -> str:
             "the live database was not touched.")
 
 
-def _live_label(connection, database: Path) -> adoption.DatabaseState:
+def _live_label(connection, database: Path) -> detection.DatabaseState:
     """The live file's state, for the name of its backup; a file detection does not
     recognise is still backed up (it is what is being replaced)."""
     try:
-        return adoption.inspect_database(connection)
-    except adoption.AnotherApplication as refusal:
+        return detection.inspect_database(connection)
+    except AnotherApplication as refusal:
         # A wrong path: restoring over it would destroy another application's data.
         raise UpgradeRefused(str(refusal).replace("The database", f"Nothing was restored: {database}", 1)) from None
     except UpgradeRefused:
-        return adoption.DatabaseState("unrecognised", None, managed=False)
+        return detection.DatabaseState("unrecognised", None, managed=False)
 
 
 def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> RestoreReport:
@@ -110,13 +114,13 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
                         "which SQLite cannot copy in place; stop StarPunk, set the live file's journal mode to DELETE "
                         "(sqlite3 FILE 'PRAGMA journal_mode=DELETE') and restore again. Nothing was changed."
                     )
-                previous = _live_label(connection, database) if existed else adoption.DatabaseState("missing", None, managed=False)
+                previous = _live_label(connection, database) if existed else detection.DatabaseState("missing", None, managed=False)
                 if existed:
                     require_room(database, backup=True)
             finally:
                 lock.rollback()  # nothing was written; a COMMIT would wait for readers for nothing
             # Named first: whatever stops the copy, the clean-up knows what to remove.
-            undo_backup = backup_path(database, previous) if existed else None
+            undo_backup = backup_path(database, previous.label) if existed else None
             copy = _Copy(database, undo_backup, write_ahead_log=journal_mode == "wal")
             source = sqlite3.connect(reading.immutable_uri(backup), uri=True)
             try:
@@ -125,13 +129,13 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
                 # written under that same lock (see _Copy), so no write can fall between.
                 # Signals are held and answered between pages (see _Copy): only there can the
                 # copy tell whether it has committed.
-                with refusals.interrupts_held():
+                with interrupts.interrupts_held():
                     source.backup(connection.connection.driver_connection, pages=1, progress=copy.step_done)
             except BaseException as error:
                 # The copy is one transaction, rolled back: the live file is as it was, and
                 # so is its backup, which would only be a stray copy.
                 if undo_backup is not None:
-                    with refusals.interrupts_held():
+                    with interrupts.interrupts_held():
                         discard_backup(undo_backup)
                 if isinstance(error, _Busy):
                     raise UpgradeRefused(
@@ -169,9 +173,9 @@ class _Copy:
 
     def step_done(self, status: int, remaining: int, total: int) -> None:
         if status == sqlite3.SQLITE_DONE:
-            refusals.change_committed()  # the last page is in: a signal now can only be too late
+            interrupts.change_committed()  # the last page is in: a signal now can only be too late
             return
-        refusals.raise_pending_interrupt()  # the copy is rolled back; the live file is as it was
+        interrupts.raise_pending_interrupt()  # the copy is rolled back; the live file is as it was
         if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
             raise _Busy  # Python would retry a busy step forever; SQLite's busy handler has already waited
         if not self.backed_up:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.db import SCRIPT_LOCATION
+from ..foundation.locations import SCRIPT_LOCATION
 
 _RELEASE = re.compile(r"\bv\d+\.\d+\.\d+(?:-[A-Za-z0-9.]+?)?(?=[):\s]|$)")
 _TITLE_PREFIX = re.compile(r"^StarPunk (?:migration \w+ \([^)]*\)|v\d+\.\d+\.\d+\S*)\s*:?\s*")

@@ -11,24 +11,21 @@ import stat
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from app import refusals
-from app.db import UpgradeRefused, sqlite_uri
-
-if TYPE_CHECKING:
-    from app.adoption import DatabaseState
+from . import interrupts
+from .errors import UpgradeRefused
+from .locations import sqlite_uri
 
 
-def backup_path(path: Path, state: DatabaseState) -> Path:
-    """`<file>.backup-<revision or detected state>-<UTC time>`, next to the database; never
+def backup_path(path: Path, label: str) -> Path:
+    """`<file>.backup-<label>-<UTC time>` (the label: the revision or detected state), next to the database; never
     the name of an existing file."""
     moment = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.backup-{state.label}-{moment}")
+    target = path.with_name(f"{path.name}.backup-{label}-{moment}")
     attempt = 1
     while target.exists() or _partial(target).exists():
         attempt += 1
-        target = path.with_name(f"{path.name}.backup-{state.label}-{moment}-{attempt}")
+        target = path.with_name(f"{path.name}.backup-{label}-{moment}-{attempt}")
     return target
 
 
@@ -94,7 +91,7 @@ def _copy_with(copy_program: str, path: Path, partial: Path) -> None:
     """`cp` into the file `_create_private` made (cp keeps an existing destination's permissions)."""
     process = None
     try:
-        with refusals.interrupts_held():  # a signal inside Popen would lose the child, still copying
+        with interrupts.interrupts_held():  # a signal inside Popen would lose the child, still copying
             process = subprocess.Popen([copy_program, "--", str(path), str(partial)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         _, errors = process.communicate()
@@ -102,7 +99,7 @@ def _copy_with(copy_program: str, path: Path, partial: Path) -> None:
         if process is not None:
             # cp must be gone before its file is removed, or an open() it has under way
             # creates the file again after the removal.
-            with refusals.interrupts_held():
+            with interrupts.interrupts_held():
                 process.kill()
                 process.wait()
         raise
@@ -151,7 +148,7 @@ def write_backup(path: Path, target: Path, *, write_ahead_log: bool = False) -> 
             os.close(descriptor)
         os.replace(partial, target)
     except BaseException:
-        with refusals.interrupts_held():  # a second signal must not cut the clean-up short
+        with interrupts.interrupts_held():  # a second signal must not cut the clean-up short
             discard_backup(target)  # a signal may land just after the rename, too
         raise
 

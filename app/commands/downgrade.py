@@ -1,17 +1,19 @@
 """Going back to an earlier revision: what it would lose, then the downgrade itself.
 
-The downgrade runs through Alembic and env.py like an upgrade (app.upgrade): one locked
+The downgrade runs through Alembic and env.py like an upgrade (commands.upgrade): one locked
 transaction, a backup of the file first, refusals that touch nothing. What each reverted
-revision cannot bring back is read from its docstring (app.history).
+revision cannot bring back is read from its docstring (evolution.revision_history).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused
-from app.history import RevisionEntry, revision_history
-from app.upgrade import UpgradeReport, alembic_config
+from ..evolution.revision_history import RevisionEntry, revision_history
+from ..foundation.errors import UpgradeRefused
+from ..foundation.locations import DEFAULT_BUSY_TIMEOUT
+from ..foundation.scripts import alembic_config
+from .upgrade_report import UpgradeReport
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
 
-from app import adoption
-from app.db import UpgradeRefused
+from ..adoption.detection import DatabaseState
+from ..evolution.chain import revision_references
+from ..foundation.errors import UpgradeRefused
 
 if TYPE_CHECKING:
     from alembic.runtime.environment import EnvironmentContext
@@ -25,7 +26,7 @@ def _all_violations(connection: Connection) -> set[tuple[Any, ...]]:
     return {tuple(row) for row in connection.exec_driver_sql("PRAGMA foreign_key_check")}
 
 
-def violations(connection: Connection, state: adoption.DatabaseState, context: EnvironmentContext) -> set[tuple[Any, ...]]:
+def violations(connection: Connection, state: DatabaseState, context: EnvironmentContext) -> set[tuple[Any, ...]]:
     try:
         return _all_violations(connection)
     except sqlalchemy.exc.OperationalError as error:
@@ -36,9 +37,9 @@ def violations(connection: Connection, state: adoption.DatabaseState, context: E
         raise _users_key_refusal(mismatch[1], mismatch[2], state, context) from error
 
 
-def refusal_for(broken: set[tuple[Any, ...]], state: adoption.DatabaseState, context: EnvironmentContext) -> UpgradeRefused:
+def refusal_for(broken: set[tuple[Any, ...]], state: DatabaseState, context: EnvironmentContext) -> UpgradeRefused:
     table, _rowid, parent, _key = sorted(broken, key=str)[0]
-    references = adoption.revision_references(Path(context.script.dir))
+    references = revision_references(Path(context.script.dir))
     if table not in set().union(*(reference.shape.tables.keys() for reference in references)):
         return _users_key_refusal(table, parent, state, context)
     return UpgradeRefused(
@@ -47,9 +48,9 @@ def refusal_for(broken: set[tuple[Any, ...]], state: adoption.DatabaseState, con
     )
 
 
-def _users_key_refusal(table: str, parent: str, state: adoption.DatabaseState, context: EnvironmentContext) -> UpgradeRefused:
+def _users_key_refusal(table: str, parent: str, state: DatabaseState, context: EnvironmentContext) -> UpgradeRefused:
     """A user's table whose foreign key points at a table a revision drops or rebuilds: name both."""
-    references = adoption.revision_references(Path(context.script.dir))
+    references = revision_references(Path(context.script.dir))
     revisions = [reference.revision for reference in references]
     start = revisions.index(state.revision) if state.revision in revisions else 0
     dropping = next((r.revision for r in references[start + 1:] if parent not in r.shape.tables), None)

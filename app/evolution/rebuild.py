@@ -13,9 +13,9 @@ and the triggers that mention the table, and hands AUTOINCREMENT and the unnamed
 the batch; after the copy it puts back the indexes' own definitions, the triggers, the
 views and the sequence. Everything it does is SQL sent through `op.execute`, so `--sql`
 prints it too; there, with no database to read, the table is read from the schema the
-revision chain gives at that point (app.adoption), and a user's own views are left in place
+revision chain gives at that point (evolution.chain), and a user's own views are left in place
 by SQLite's legacy rename instead (a user's own triggers on the table cannot be known, and
-are not in that SQL). Revisions reach it as `op.rebuild_table` (app.operations).
+are not in that SQL). Revisions reach it as `op.rebuild_table` (evolution.operations).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Iterator
 
-from app.sqlite_objects import TableTraits, Trigger, View, quote, read_objects
+from ..schema.sqlite_objects import TableTraits, Trigger, View, quote, read_objects
 
 if TYPE_CHECKING:
     from alembic.operations import BatchOperations, Operations
@@ -156,7 +156,7 @@ def rebuild_table(operations: Operations, table_name: str, recreate: str = "auto
     "auto" rebuilds only when ALTER TABLE cannot do it)."""
     with contextlib.ExitStack() as stack:
         if operations.migration_context.as_sql:
-            connection = stack.enter_context(_schema_the_revision_sees())
+            connection = stack.enter_context(_schema_the_revision_sees(operations))
             batch_arguments.setdefault("copy_from", _reflected(operations, connection, table_name))
         else:
             connection = operations.get_bind()
@@ -189,26 +189,32 @@ def _reflected(operations: Operations, connection: Connection, table_name: str) 
     return table
 
 
+# The context option through which env.py tells a `--sql` rebuild the schema a revision starts
+# from (evolution.configuration sets it to the chain's): `(script_location, revision) ->
+# CREATE statements`. An option, because the chain replays the revisions through this module.
+SCHEMA_AT_OPTION = "starpunk_schema_at"
+
+
 @contextlib.contextmanager
-def _schema_the_revision_sees() -> Iterator[Connection]:
+def _schema_the_revision_sees(operations: Operations) -> Iterator[Connection]:
     """For `--sql`: an in-memory database holding the schema the running revision starts
-    from, per the chain (app.adoption); the revision is the one whose upgrade() or
-    downgrade() is on the call stack."""
+    from, per the chain; the revision is the one whose upgrade() or downgrade() is on the
+    call stack."""
     import sqlalchemy
     from alembic.util import CommandError
-
-    from app import adoption
 
     frame = revision_frame(sys._getframe(1))
     if frame is None:
         raise CommandError("op.rebuild_table in --sql mode must be called from a revision's upgrade() or downgrade().")
+    schema_at = operations.migration_context.opts.get(SCHEMA_AT_OPTION)
+    if schema_at is None:
+        raise CommandError(f"op.rebuild_table in --sql mode needs the {SCHEMA_AT_OPTION} option that env.py configures.")
     revision = frame.f_globals["revision"] if frame.f_code.co_name == "downgrade" else frame.f_globals["down_revision"]
     script_location = Path(frame.f_globals["__file__"]).resolve().parent.parent
-    reference = next(item for item in adoption.revision_references(script_location) if item.revision == revision)
     engine = sqlalchemy.create_engine("sqlite://")
     try:
         with engine.connect() as connection:
-            for sql in reference.shape.definitions.values():
+            for sql in schema_at(script_location, revision):
                 connection.exec_driver_sql(sql)
             yield connection
     finally:

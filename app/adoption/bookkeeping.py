@@ -4,7 +4,7 @@ Alembic trusts `alembic_version` blindly: with no row it runs every revision on 
 database (`table notes already exists`), with two rows it stops on overlapping heads, and a
 file stamped `005` whose schema is `001`'s is "upgraded" into a hybrid labelled head. Here the
 stamp is compared with the schema, by names and tolerant of the user's own tables and indexes,
-as detection compares (app.adoption); a stamp that does not match is refused with the
+as detection compares (adoption.detection); a stamp that does not match is refused with the
 difference and the command that fixes it.
 """
 
@@ -13,9 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app import adoption
-from app.db import SCRIPT_LOCATION, UpgradeRefused
-from app.refusals import STAMP_COMMAND
+from ..evolution.chain import all_starpunk_names, revision_references
+from ..foundation.errors import UpgradeRefused
+from ..foundation.locations import SCRIPT_LOCATION
+from ..foundation.refusals import STAMP_COMMAND
+from ..schema.shape import SchemaShape, version_rows
+from . import detection
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -25,14 +28,14 @@ def stamp_findings(connection: Connection, revision: str | None, script_location
     """How the schema differs from the one `revision` produces, as short phrases; empty when
     the stamp is right. The user's own tables and indexes do not count, nor what a known
     hybrid legitimately keeps at its revision (e.g. the rc.1 hotfix column until 002)."""
-    references = adoption.revision_references(script_location)
+    references = revision_references(script_location)
     reference = next((r for r in references if r.revision == revision), None)
     if reference is None:
         return [f"revision {revision} is not one of this code's revisions"]
-    starpunk = adoption.all_starpunk_names(references)
-    actual = adoption.SchemaShape.read(connection).without_bookkeeping()
-    difference = adoption.SchemaDifference.between(reference.shape.without_bookkeeping(), actual, starpunk)
-    if any(hybrid.revision == revision and hybrid.matches(difference) for hybrid in adoption.KNOWN_HYBRIDS):
+    starpunk = all_starpunk_names(references)
+    actual = SchemaShape.read(connection).without_bookkeeping()
+    difference = detection.SchemaDifference.between(reference.shape.without_bookkeeping(), actual, starpunk)
+    if any(hybrid.revision == revision and hybrid.matches(difference) for hybrid in detection.KNOWN_HYBRIDS):
         return []
     return difference.findings()
 
@@ -40,7 +43,7 @@ def stamp_findings(connection: Connection, revision: str | None, script_location
 def _what_detection_finds(connection: Connection, script_location: Path) -> tuple[str | None, str]:
     """(revision, phrase) for the schema as detection sees it, ignoring alembic_version."""
     try:
-        state = adoption.detect_state(connection, script_location)
+        state = detection.detect_state(connection, script_location)
     except UpgradeRefused:
         return None, "its schema matches no StarPunk release"
     if state.revision is None:
@@ -58,11 +61,11 @@ def check_stamp(connection: Connection, script_location: Path = SCRIPT_LOCATION,
     """Refuse a database whose alembic_version has no row or several while it holds a
     schema, or (unless `compare_schema` is false) names a revision whose schema is not the
     file's. Only reads."""
-    versions = adoption.version_rows(connection)
+    versions = version_rows(connection)
     if versions is None:
         return
     try:
-        references = adoption.revision_references(script_location)
+        references = revision_references(script_location)
     except Exception as error:
         raise UpgradeRefused(
             f"The revision files in {script_location} fail on an empty database ({error}), so the schema they "
@@ -70,7 +73,7 @@ def check_stamp(connection: Connection, script_location: Path = SCRIPT_LOCATION,
         ) from error
     known = {reference.revision for reference in references}
     if any(version not in known for version in versions):
-        return  # a newer release's revision: adoption.inspect_database says so
+        return  # a newer release's revision: detection.inspect_database says so
     if len(versions) > 1:
         detected, found = _what_detection_finds(connection, script_location)
         raise UpgradeRefused(
@@ -94,7 +97,7 @@ def check_stamp(connection: Connection, script_location: Path = SCRIPT_LOCATION,
 
 def inspect_database(
     connection: Connection, script_location: Path = SCRIPT_LOCATION, *, compare_schema: bool = True
-) -> adoption.DatabaseState:
-    """`adoption.inspect_database`, after checking that the stamp tells the truth. Only reads."""
+) -> detection.DatabaseState:
+    """`detection.inspect_database`, after checking that the stamp tells the truth. Only reads."""
     check_stamp(connection, script_location, compare_schema=compare_schema)
-    return adoption.inspect_database(connection, script_location)
+    return detection.inspect_database(connection, script_location)

@@ -1,6 +1,6 @@
 """The backups next to a database: where they are, when they were taken, what they hold.
 
-Backups are named `<file>.backup-<revision or state>-<UTC time>[-N]` (app.backup). They are
+Backups are named `<file>.backup-<revision or state>-<UTC time>[-N]` (foundation.backup). They are
 read through SQLite's `immutable` read-only mode: nothing, not even a -wal or -shm file, is
 ever written beside them.
 """
@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from app import adoption, bookkeeping, reading
-from app.db import DEFAULT_BUSY_TIMEOUT, UpgradeRefused
-from app.upgrade import check_database_file, refusing_sqlite_errors
+from ..adoption import bookkeeping
+from ..adoption.detection import DatabaseState
+from ..foundation import reading
+from ..foundation.database_files import check_database_file
+from ..foundation.errors import UpgradeRefused
+from ..foundation.locations import DEFAULT_BUSY_TIMEOUT
+from ..foundation.refusals import refusing_sqlite_errors
 
 _MOMENT = re.compile(r"-(\d{8}T\d{6}Z)(?:-(\d+))?$")
 
@@ -39,7 +43,7 @@ class BackupEntry:
         }
 
 
-def backup_state(path: Path) -> adoption.DatabaseState:
+def backup_state(path: Path) -> DatabaseState:
     """What a backup holds, read without writing anything; `UpgradeRefused` for a file that is
     not a StarPunk database (damaged, foreign, empty, from a newer release)."""
     check_database_file(path)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from app.db import UpgradeRefused
+from ..foundation.errors import UpgradeRefused
 
 if TYPE_CHECKING:
     from alembic.runtime.environment import EnvironmentContext
     from alembic.runtime.migration import MigrationContext
 
-    from app.adoption import DatabaseState
+    from ..adoption.detection import DatabaseState
 
 # The commands of Alembic that change the database; all the others only read it.
 WRITING_COMMANDS = frozenset({"upgrade", "downgrade", "do_stamp", "do_ensure_version"})

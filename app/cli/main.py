@@ -1,0 +1,228 @@
+"""`starpunk-db`: the StarPunk database, for operators: state, history, upgrade, downgrade,
+stamp, backups, restore. `starpunk-db` alone, or `starpunk-db COMMAND --help`, says more.
+
+This module runs a parsed command line and prints what it did; the arguments are in
+cli.arguments, the wording of states and plans in cli.printing, the work in commands/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from ..commands.status import MISSING, read_status
+from ..commands.upgrade import upgrade_database
+from ..foundation import interrupts, refusals
+from ..foundation.database_files import require_database_file
+from ..foundation.errors import UpgradeRefused
+from ..foundation.locations import as_database_url, database_file, resolve_database_url
+from ..foundation.scripts import head_revision
+from .arguments import build_parser
+from .printing import described, print_plan, print_sql, print_status, progress_on_stdout, size
+
+
+def _database_url(argument: str | None, *, create_folder: bool = True) -> str:
+    if argument is None:
+        return resolve_database_url(create_folder=create_folder)
+    return as_database_url(argument)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    if arguments.command is None:
+        parser.print_help()
+        return 0
+    try:
+        with interrupts.interrupts_as_exceptions(), refusals.boundary(refusals.Attempt(action=arguments.command)):
+            return _run(arguments)
+    except UpgradeRefused as refusal:
+        print(f"starpunk-db: {refusal}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # Output piped into a reader that stopped early (`| head`): stop quietly, as cat does;
+        # Python would otherwise complain again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    writes = arguments.command == "upgrade" and not (arguments.dry_run or arguments.sql)
+    database_url = _database_url(arguments.database, create_folder=writes)
+    if arguments.command == "status":
+        status = read_status(database_url)
+        if arguments.json:
+            print(json.dumps(status.as_dict(), indent=2))
+        else:
+            print_status(status)
+    elif arguments.command == "history":
+        run_history(database_url)
+    elif arguments.command == "downgrade":
+        return run_downgrade(database_url, arguments)
+    elif arguments.command == "stamp":
+        return run_stamp(database_url, arguments)
+    elif arguments.command == "backups":
+        run_backups(_file(database_url), arguments.json)
+    elif arguments.command == "restore":
+        run_restore(Path(arguments.backup), _file(database_url), arguments.busy_timeout)
+    elif arguments.dry_run:
+        print_plan(read_status(database_url), arguments.to, backup=not arguments.no_backup)
+    elif arguments.sql:
+        print_sql(database_url, read_status(database_url), arguments.to)
+    else:
+        started = time.perf_counter()
+        with progress_on_stdout():
+            report = upgrade_database(database_url, arguments.to, backup=not arguments.no_backup,
+                                      busy_timeout=arguments.busy_timeout)
+        elapsed = time.perf_counter() - started
+        shown = database_file(database_url) or database_url
+        if report.applied or (report.state and report.state.needs_stamp):
+            print(f"Done: {shown} is at revision {report.revision}, "
+                  f"{len(report.applied)} revision(s) applied in {elapsed:.2f} s.")
+        else:
+            print(f"Nothing to do: {shown} is at revision {report.revision}.")
+    return 0
+
+
+def _file(database_url: str) -> Path:
+    path = database_file(database_url)
+    if path is None:
+        raise UpgradeRefused(f"{database_url} is not a SQLite file; backups and restore work on a database file's path.")
+    return path
+
+
+def run_history(database_url: str) -> None:
+    from ..evolution.revision_history import revision_history
+
+    try:
+        status = read_status(database_url)
+        current, note = status.state.revision, described(status.state)
+        database = status.database
+    except UpgradeRefused as refusal:
+        current, note, database = None, f"not known: {refusal}", database_file(database_url) or database_url
+    head = head_revision()
+    print(f"Database:  {database}: {note}")
+    print(f"  {'revision':<9} {'release':<12} what it does")
+    for entry in revision_history():
+        mark = "*" if entry.revision == current else " "
+        tail = "  (head)" if entry.revision == head else ""
+        print(f"{mark} {entry.revision:<9} {entry.release:<12} {entry.summary}{tail}")
+    if current is not None:
+        print(f"* the database's revision{'' if status.state.managed else ' (detected, not yet stamped)'}")
+
+
+def run_downgrade(database_url: str, arguments: argparse.Namespace) -> int:
+    from ..commands.downgrade import downgrade_database, plan_downgrade
+
+    status = read_status(database_url)
+    if status.state.name == MISSING:
+        raise UpgradeRefused(f"There is no database at {status.database}; nothing to downgrade.")
+    plan = plan_downgrade(status.state.revision, arguments.to)
+    if not plan.reverted:
+        print(f"Nothing to do: {status.database} is at revision {status.state.revision}.")
+        return 0
+    print(f"Database:  {status.database}: {described(status.state)}")
+    print(f"Target:    {plan.target or 'base (no table left)'}")
+    for entry in plan.reverted:
+        print(f"Revert:    {entry.revision}  {entry.summary}")
+        if entry.downgrade_loses:
+            print(f"           cannot bring back: {entry.downgrade_loses}")
+    if status.path is not None:
+        print(f"Backup:    written first, next to the database ({status.path.name}.backup-...)")
+    if arguments.dry_run:
+        print("Dry run: nothing was written.")
+        return 0
+    if plan.losses and not arguments.yes:
+        print("starpunk-db: this downgrade loses what is listed above and nothing was changed; "
+              "run it again with --yes to go ahead (a backup is written first).", file=sys.stderr)
+        return 1
+    with progress_on_stdout():
+        report = downgrade_database(database_url, arguments.to, busy_timeout=arguments.busy_timeout)
+    print(f"Done: {status.database} is at revision {report.revision or 'base'}, "
+          f"{len(report.applied)} revision(s) reverted" + (f"; the backup is {report.backup}." if report.backup else "."))
+    return 0
+
+
+def run_stamp(database_url: str, arguments: argparse.Namespace) -> int:
+    from ..commands.stamp import examine, restamp, stamp_detected
+
+    path = require_database_file(database_url)
+    if not path.exists():
+        raise UpgradeRefused(f"There is no database at {path}; nothing to stamp.")
+    found = examine(database_url, arguments.busy_timeout)
+    detected = found.detected
+    if arguments.force:
+        placed = (f"detection finds {described(detected)}" if detected
+                  else f"detection cannot place it: {found.undetectable.split('; ')[0].rstrip('.')}")
+        print(f"Stamping {arguments.force} on {path}, whatever its schema ({found.describe_stamp()}; {placed}).")
+        if arguments.dry_run:
+            print("Dry run: nothing was written.")
+            return 0
+        report = restamp(database_url, arguments.force, busy_timeout=arguments.busy_timeout)
+    else:
+        if detected is None:
+            raise UpgradeRefused(found.undetectable)
+        if detected.revision is None:
+            print(f"Nothing to stamp: {path} holds no StarPunk table; `starpunk-db upgrade` creates the schema.")
+            return 0
+        if found.stamp_is_right:
+            print(f"Nothing to do: {path} is stamped {found.versions[0]}, and its schema is that revision's.")
+            return 0
+        why = "" if found.versions is None else f"{found.describe_stamp()}; "
+        print(f"Stamping {detected.revision} on {path}: {why}detected {described(detected)}"
+              + (f", after {len(detected.repairs)} repair(s)" if detected.repairs else "")
+              + (f", adding {len(detected.missing_migration_rows)} schema_migrations row(s)" if detected.missing_migration_rows else "")
+              + "; no revision is run.")
+        if arguments.dry_run:
+            print("Dry run: nothing was written.")
+            return 0
+        if found.versions is None:
+            with progress_on_stdout():
+                stamp_detected(database_url, detected, busy_timeout=arguments.busy_timeout)
+            print(f"Done: {path} is stamped {detected.revision}.")
+            return 0
+        report = restamp(database_url, detected.revision, adopting=detected, busy_timeout=arguments.busy_timeout)
+    if report.backup:
+        print(f"backup written to {report.backup}")
+    before = ", ".join(report.previous) or "no stamp"
+    print(f"Done: {report.database} is stamped {report.revision} (was: {before}); no revision was run.")
+    return 0
+
+
+def run_backups(database: Path, as_json: bool) -> None:
+    from ..commands.backup_listing import list_backups
+
+    entries = list_backups(database)
+    if as_json:
+        print(json.dumps([entry.as_dict() for entry in entries], indent=2))
+        return
+    if not entries:
+        print(f"No backups of {database} (they are written next to it, as {database.name}.backup-*).")
+        return
+    print(f"Backups of {database}, newest first:")
+    for entry in entries:
+        print(f"  {entry.created:%Y-%m-%d %H:%M:%S} UTC  {entry.revision or '-':<7} {size(entry.size):>9}  "
+              f"{entry.path}  {entry.state}")
+
+
+def run_restore(backup: Path, database: Path, busy_timeout: float) -> None:
+    from ..commands.restore import restore_database
+
+    report = restore_database(backup, database, busy_timeout)
+    print(f"Checked:   {backup} is sound (integrity check ok) and holds {described(report.state)}.")
+    if report.undo_backup:
+        print(f"Backup:    {database} as it was ({report.previous_state}) is kept as {report.undo_backup}; "
+              "restore that to undo this restore.")
+    else:
+        print(f"Backup:    none needed: there was no database at {database}.")
+    print(f"Restored:  {database} now holds the backup's content (journal mode {report.journal_mode}).")
+    if report.state.revision != head_revision():
+        print("Next:      StarPunk upgrades it at its next start; or run `starpunk-db upgrade` now.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

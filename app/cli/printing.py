@@ -1,0 +1,93 @@
+"""How `starpunk-db` shows a state, a plan, sizes and progress."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from typing import Iterator
+
+from ..adoption import repairs
+from ..adoption.detection import DatabaseState
+from ..commands.status import MISSING, Status, revisions_between
+from ..foundation.backup import backup_path
+from ..foundation.scripts import alembic_config
+
+def print_status(status: Status) -> None:
+    facts = status.as_dict()
+    how = "managed by Alembic" if status.state.managed else "not yet managed by Alembic: detected from its schema"
+    if status.state.name == MISSING:
+        how = "no file at this path; StarPunk's first start or `starpunk-db upgrade` creates it"
+        # Only the default's folder, data/, is created by an upgrade.
+        if status.path is not None and not status.path.parent.is_dir() and str(status.path) != "data/starpunk.db":
+            how = f"no file at this path, nor its folder {status.path.parent}: create the folder, or check the path"
+    pending = facts["pending"]
+    print(f"Database:  {facts['database']}")
+    print(f"State:     {facts['state']} ({how})")
+    print(f"Revision:  {facts['revision'] or '(none)'}")
+    print(f"Head:      {facts['head']}")
+    print(f"Pending:   {len(pending)} revision(s)" + (f": {' '.join(pending)}" if pending else " (up to date)"))
+    if status.state.needs_stamp:
+        print(f"On upgrade: stamp {status.state.revision}" + (f" after {len(status.state.repairs)} repair(s)" if status.state.repairs else ""))
+    if status.state.unknown_tables:
+        print(f"Not StarPunk's (left alone): {', '.join(status.state.unknown_tables)}")
+
+
+def print_plan(status: Status, target: str, backup: bool) -> None:
+    """`upgrade --dry-run`: what an upgrade would do, without doing any of it."""
+    print_status(status)
+    for statement in status.state.repairs:
+        print(f"Repair:    {statement}")
+    for name in status.state.missing_migration_rows:
+        print(f"Record:    schema_migrations row {name}")
+    steps = revisions_between(status.state.revision, target)
+    for script in steps:
+        print(f"Apply:     {script.revision}  {(script.doc or '').strip().splitlines()[0]}")
+    path = status.path
+    if backup and path is not None and path.exists() and path.stat().st_size > 0 and (steps or status.state.needs_stamp):
+        print(f"Backup:    {backup_path(path, status.state.label).name} (next to the database)")
+    print("Dry run: nothing was written.")
+
+
+def print_sql(database_url: str, status: Status, target: str) -> None:
+    """`upgrade --sql`: the SQL an upgrade would run, for a DBA to read. Writes nothing."""
+    from alembic import command
+
+    for statement in repairs.adoption_sql(status.state):
+        print(statement.strip() + ";\n")
+    start = status.state.revision
+    config = alembic_config(database_url, stdout=sys.stdout)
+    command.upgrade(config, f"{start}:{target}" if start else target, sql=True)
+
+
+@contextlib.contextmanager
+def progress_on_stdout() -> Iterator[None]:
+    """Show the app's progress lines on stdout, as plain lines, for the length of the command;
+    other loggers are untouched and the `starpunk_migrations` logger is left as it was found."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("starpunk_migrations")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def described(state: DatabaseState) -> str:
+    if state.revision is None:
+        return state.name
+    return f"{state.name} (revision {state.revision}" + ("" if state.managed else ", detected from its schema") + ")"
+
+
+def size(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+

@@ -1,0 +1,92 @@
+"""What one upgrade did, as it goes: the state found, the backup, each revision applied.
+
+The report is filled in by Alembic's `on_version_apply` hook; it also tells the error
+boundary which revision runs now, so that a failure can name it. Progress goes to the logger
+`starpunk_migrations.commands.upgrade_report` at INFO.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..adoption.detection import DatabaseState
+from ..foundation import refusals
+
+if TYPE_CHECKING:
+    from alembic.runtime.migration import MigrationContext, MigrationInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AppliedRevision:
+    revision: str
+    description: str
+    upgrade: bool
+    seconds: float
+
+
+@dataclass
+class UpgradeReport:
+    """What one run did: readable by `starpunk-db` and returned by `upgrade_database`."""
+
+    database: str
+    state: DatabaseState | None = None
+    backup: Path | None = None
+    applied: list[AppliedRevision] = field(default_factory=list)
+    revision: str | None = None
+    committed: bool = False
+    _step_started: float = 0.0
+    _steps: list[Any] = field(default_factory=list)
+    _attempt: refusals.Attempt | None = None
+
+    def start_steps(self, steps: list[Any] | None = None, attempt: refusals.Attempt | None = None) -> None:
+        self._step_started = time.perf_counter()
+        self._steps, self._attempt = list(steps or []), attempt
+        self._announce_running()
+
+    def _announce_running(self) -> None:
+        """Tell the boundary which revision runs now, so a failure can name it."""
+        if self._attempt is None:
+            return
+        upcoming = self._steps[len(self.applied)] if len(self.applied) < len(self._steps) else None
+        script = getattr(upcoming, "revision", None)
+        if script is None:
+            self._attempt.running = None
+            return
+        description = (script.doc or "").strip().splitlines()[0] if script.doc else ""
+        self._attempt.running = f"revision {script.revision}" + (f" ({description})" if description else "")
+
+    def step_applied(self, *, ctx: MigrationContext, step: MigrationInfo, heads: Any, run_args: Any) -> None:
+        now = time.perf_counter()
+        script = step.up_revision
+        applied = AppliedRevision(
+            revision=", ".join(step.destination_revision_ids) if step.is_stamp else step.up_revision_id,
+            description=(script.doc or "").strip().splitlines()[0] if script is not None and not step.is_stamp else "",
+            upgrade=step.is_upgrade,
+            seconds=now - self._step_started,
+        )
+        self._step_started = now
+        self.applied.append(applied)
+        verb = "stamped" if step.is_stamp else "applied" if applied.upgrade else "reverted"
+        log.info("%s %s  %s  (%.3f s)", verb, applied.revision, applied.description, applied.seconds)
+        self._announce_running()
+
+
+def detected_sentence(state: DatabaseState, read_only: bool = False) -> str:
+    if state.revision is None:
+        return "Detected an empty database: every revision " + ("would" if read_only else "will") + " run from the start."
+    parts = [f"Detected StarPunk state '{state.name}', which is revision {state.revision}"]
+    if state.repairs:
+        parts.append(f"after {len(state.repairs)} repair(s) ({'; '.join(state.repairs)})")
+    if state.missing_migration_rows:
+        parts.append(f"adding {len(state.missing_migration_rows)} schema_migrations row(s)")
+    if state.unknown_tables:
+        parts.append(f"leaving non-StarPunk table(s) {', '.join(state.unknown_tables)} alone")
+    if read_only:
+        return ", ".join(parts) + f"; an upgrade would stamp {state.revision} (nothing was written)."
+    return ", ".join(parts) + f"; stamping {state.revision}."
