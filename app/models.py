@@ -11,6 +11,7 @@ Revisions never import this module; they carry their own SQL.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     BOOLEAN,
@@ -101,7 +102,7 @@ class SchemaMigration(Base):
     so that StarPunk's runner never re-applies what this project's revisions did."""
 
     __tablename__ = "schema_migrations"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__: ClassVar[dict[str, bool]] = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(INTEGER, **PRIMARY_KEY)
     migration_name: Mapped[str] = mapped_column(TEXT, unique=True)
@@ -210,9 +211,7 @@ class MediaVariant(Base):
 # upgrade guard and the tests read the same definitions (revision 005 created both).
 # `notes_fts` holds the searchable text of each note (rowid = notes.id); StarPunk fills it
 # itself, and the trigger removes a note's row with the note.
-NOTES_FTS = VirtualTable.fts5(
-    "notes_fts", columns=("slug UNINDEXED", "title", "content"), tokenize="porter unicode61"
-)
+NOTES_FTS = VirtualTable.fts5("notes_fts", columns=("slug UNINDEXED", "title", "content"), tokenize="porter unicode61")
 NOTES_FTS_DELETE = Trigger(
     "notes_fts_delete",
     "CREATE TRIGGER notes_fts_delete AFTER DELETE ON notes BEGIN DELETE FROM notes_fts WHERE rowid = OLD.id; END",

@@ -29,10 +29,10 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT / "tests"))
 
-from starpunk_history import build  # noqa: E402  (the test suite's builder of StarPunk states)
-
 from starpunk_migrations import ensure_schema  # noqa: E402
 from starpunk_migrations.commands.upgrade import upgrade_database  # noqa: E402
+
+from starpunk_history import build  # noqa: E402  (the test suite's builder of StarPunk states)
 
 
 def median_seconds(action, repeat: int) -> float:
@@ -83,7 +83,10 @@ else:
 def in_fresh_process(what: str, database: Path) -> dict:
     output = subprocess.run(
         [sys.executable, "-c", IN_FRESH_PROCESS, what, f"sqlite:///{database}"],
-        capture_output=True, text=True, check=True, cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=PROJECT,
     ).stdout
     return json.loads(output)
 
@@ -105,7 +108,15 @@ def main() -> None:
 
         raw = median_seconds(raw_read, 3000)
         ensured = median_seconds(lambda: ensure_schema(url), 3000)
-        rows.append(("ensure_schema at head vs raw connect + SELECT", f"{ensured * 1e6:.0f} µs", f"{raw * 1e6:.0f} µs", ensured / raw, "≤ 3"))
+        rows.append(
+            (
+                "ensure_schema at head vs raw connect + SELECT",
+                f"{ensured * 1e6:.0f} µs",
+                f"{raw * 1e6:.0f} µs",
+                ensured / raw,
+                "≤ 3",
+            )
+        )
 
         small, large = legacy_file(folder / "small.db", 1_000), legacy_file(folder / "large.db", 200_000)
         upgrades = {}
@@ -121,8 +132,15 @@ def main() -> None:
                 os.close(flushed)
                 timings.append(in_fresh_process("upgrade", copy)["seconds"])
             upgrades[name] = statistics.median(timings)
-        rows.append(("v0.9.5 → head, 200,000 notes vs 1,000", f"{upgrades['large'] * 1000:.0f} ms",
-                     f"{upgrades['small'] * 1000:.0f} ms", upgrades["large"] / upgrades["small"], "≤ 1.5"))
+        rows.append(
+            (
+                "v0.9.5 → head, 200,000 notes vs 1,000",
+                f"{upgrades['large'] * 1000:.0f} ms",
+                f"{upgrades['small'] * 1000:.0f} ms",
+                upgrades["large"] / upgrades["small"],
+                "≤ 1.5",
+            )
+        )
 
         from starpunk_migrations.adoption.detection import DatabaseState
         from starpunk_migrations.foundation.backup import backup_path, write_backup
@@ -140,18 +158,50 @@ def main() -> None:
 
         backed_up = median_seconds(backup, 5)
         copied = median_seconds(copy_with_cp, 5)
-        rows.append((f"backup vs cp ({size / 2**20:.0f} MiB)", f"{backed_up * 1000:.0f} ms", f"{copied * 1000:.0f} ms", backed_up / copied, "≤ 1.5"))
+        rows.append(
+            (
+                f"backup vs cp ({size / 2**20:.0f} MiB)",
+                f"{backed_up * 1000:.0f} ms",
+                f"{copied * 1000:.0f} ms",
+                backed_up / copied,
+                "≤ 1.5",
+            )
+        )
 
         detection = {name: in_fresh_process("detect", path) for name, path in (("small", small), ("large", large))}
 
-        rows.append(("detection, 200,000 notes vs 1,000", f"{detection['large']['seconds'] * 1000:.2f} ms",
-                     f"{detection['small']['seconds'] * 1000:.2f} ms", detection["large"]["seconds"] / detection["small"]["seconds"], "≈ 1"))
-        rows.append(("detection, first call in a process (200,000 notes)", f"{detection['large']['first'] * 1000:.0f} ms",
-                     "100 ms", detection["large"]["first"] / 0.1, "< 1"))
+        rows.append(
+            (
+                "detection, 200,000 notes vs 1,000",
+                f"{detection['large']['seconds'] * 1000:.2f} ms",
+                f"{detection['small']['seconds'] * 1000:.2f} ms",
+                detection["large"]["seconds"] / detection["small"]["seconds"],
+                "≈ 1",
+            )
+        )
+        rows.append(
+            (
+                "detection, first call in a process (200,000 notes)",
+                f"{detection['large']['first'] * 1000:.0f} ms",
+                "100 ms",
+                detection["large"]["first"] / 0.1,
+                "< 1",
+            )
+        )
         imported = subprocess.run(
-            [sys.executable, "-c", "import time, sqlalchemy; t = time.perf_counter(); import alembic.operations, alembic.script; "
-             "print(time.perf_counter() - t)"], capture_output=True, text=True, check=True).stdout
-        rows.append(("(for context) importing Alembic, once per process", f"{float(imported) * 1000:.0f} ms", "-", float("nan"), "-"))
+            [
+                sys.executable,
+                "-c",
+                "import time, sqlalchemy; t = time.perf_counter(); import alembic.operations, alembic.script; "
+                "print(time.perf_counter() - t)",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        rows.append(
+            ("(for context) importing Alembic, once per process", f"{float(imported) * 1000:.0f} ms", "-", float("nan"), "-")
+        )
 
     print("| measure | measured | baseline | ratio | goal |")
     print("| --- | --- | --- | --- | --- |")

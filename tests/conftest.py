@@ -58,9 +58,7 @@ def run(*command: str, database: Path | str | None = None, cwd: Path | None = No
     if database is not None:
         environment["DATABASE_PATH"] = str(database)
     program = str(BIN / command[0]) if (BIN / command[0]).exists() else command[0]
-    return subprocess.run(
-        [program, *command[1:]], cwd=cwd or PROJECT, env=environment, capture_output=True, text=True, **kwargs
-    )
+    return subprocess.run([program, *command[1:]], cwd=cwd or PROJECT, env=environment, capture_output=True, text=True, **kwargs)
 
 
 def versions(path: Path) -> list[str]:

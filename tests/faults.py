@@ -21,8 +21,9 @@ ENSURE_SCHEMA = (
 )
 
 
-def command_line(name: str, database: Path | str, *, target: str = "head", busy_timeout: float = 120,
-                 url: str | None = None) -> list[str]:
+def command_line(
+    name: str, database: Path | str, *, target: str = "head", busy_timeout: float = 120, url: str | None = None
+) -> list[str]:
     """`name` upgrading `database` (a path, or `url` when given) to `target`."""
     if name == "alembic":
         return [str(BIN / "alembic"), "-c", str(PROJECT / "alembic.ini"), "-x", f"busy_timeout={busy_timeout}", "upgrade", target]
@@ -42,11 +43,13 @@ def environment(database: Path | str | None = None, url: str | None = None) -> d
     return env
 
 
-def run_command(arguments: list[str], database: Path | str | None = None, *, url: str | None = None,
-                cwd: Path | None = None, **kwargs) -> subprocess.CompletedProcess:
+def run_command(
+    arguments: list[str], database: Path | str | None = None, *, url: str | None = None, cwd: Path | None = None, **kwargs
+) -> subprocess.CompletedProcess:
     folder = cwd or (Path(database).parent if database is not None else PROJECT)
-    return subprocess.run(arguments, env=environment(database, url), cwd=folder, capture_output=True, text=True,
-                          timeout=180, **kwargs)
+    return subprocess.run(
+        arguments, env=environment(database, url), cwd=folder, capture_output=True, text=True, timeout=180, **kwargs
+    )
 
 
 def upgrade(name: str, database: Path | str, **options) -> subprocess.CompletedProcess:

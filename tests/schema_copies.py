@@ -14,6 +14,7 @@ from alembic.config import Config
 
 from starpunk_migrations.models import Base
 from starpunk_migrations.schema.sqlite_objects import TableTraits, normalized_sql
+
 from conftest import PROJECT
 
 
@@ -61,6 +62,7 @@ def add_revision(project: Path, revision: str, down_revision: str, upgrade: str,
 def populated_head(folder: Path) -> Path:
     """`folder/starpunk.db` brought to head by this project's chain, with rows in every table."""
     from starpunk_migrations.commands.upgrade import upgrade_database
+
     from starpunk_history import fill
 
     database = folder / "starpunk.db"
@@ -92,11 +94,19 @@ def hidden_schema(path: Path) -> dict[str, Any]:
         master = db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL").fetchall()
         has_sequence = any(name == "sqlite_sequence" for _, name, _, _ in master)
         return {
-            "objects": {name: normalized_sql(sql) for kind, name, _, sql in master if kind in ("trigger", "view")
-                        or sql.upper().startswith("CREATE VIRTUAL")},
-            "traits": {name: TableTraits.of(sql) for kind, name, _, sql in master
-                       if kind == "table" and not name.startswith("sqlite_") and not sql.upper().startswith("CREATE VIRTUAL")
-                       and not name.startswith("notes_fts_")},
+            "objects": {
+                name: normalized_sql(sql)
+                for kind, name, _, sql in master
+                if kind in ("trigger", "view") or sql.upper().startswith("CREATE VIRTUAL")
+            },
+            "traits": {
+                name: TableTraits.of(sql)
+                for kind, name, _, sql in master
+                if kind == "table"
+                and not name.startswith("sqlite_")
+                and not sql.upper().startswith("CREATE VIRTUAL")
+                and not name.startswith("notes_fts_")
+            },
             "indexes": {name: normalized_sql(sql) for kind, name, _, sql in master if kind == "index"},
             "sequence": dict(db.execute("SELECT name, seq FROM sqlite_sequence").fetchall()) if has_sequence else {},
         }

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 HISTORY = Path(__file__).parent / "history"
 MIGRATION_FILES = sorted((HISTORY / "migrations").glob("*.sql"))
@@ -144,39 +144,120 @@ STATES = [
 STATES_BY_NAME = {state.name: state for state in STATES}
 
 NOTES = [
-    dict(id=1, slug="hello", file_path="notes/2024/11/hello.md", published=1, created_at="2024-11-18 10:00:00",
-         updated_at="2024-11-18 10:05:00", deleted_at=None, content_hash=sha256_hex("hello")),
-    dict(id=2, slug="draft", file_path="notes/2024/11/draft.md", published=0, created_at="2024-11-19T08:30:00+00:00",
-         updated_at="2024-11-19T08:30:00+00:00", deleted_at=None, content_hash=sha256_hex("draft")),
-    dict(id=3, slug="gone", file_path="notes/2024/11/gone.md", published=1, created_at="2024-11-20 09:00:00",
-         updated_at="2024-11-20 09:00:00", deleted_at="2024-11-21 09:00:00", content_hash=None),
+    dict(
+        id=1,
+        slug="hello",
+        file_path="notes/2024/11/hello.md",
+        published=1,
+        created_at="2024-11-18 10:00:00",
+        updated_at="2024-11-18 10:05:00",
+        deleted_at=None,
+        content_hash=sha256_hex("hello"),
+    ),
+    dict(
+        id=2,
+        slug="draft",
+        file_path="notes/2024/11/draft.md",
+        published=0,
+        created_at="2024-11-19T08:30:00+00:00",
+        updated_at="2024-11-19T08:30:00+00:00",
+        deleted_at=None,
+        content_hash=sha256_hex("draft"),
+    ),
+    dict(
+        id=3,
+        slug="gone",
+        file_path="notes/2024/11/gone.md",
+        published=1,
+        created_at="2024-11-20 09:00:00",
+        updated_at="2024-11-20 09:00:00",
+        deleted_at="2024-11-21 09:00:00",
+        content_hash=None,
+    ),
 ]
 SESSION_TOKENS = ["cookie-token-alice", "cookie-token-bob"]
 SAMPLE_ROWS: dict[str, list[dict]] = {
     "notes": NOTES,
     "sessions": [
-        dict(id=i + 1, session_token=token, session_token_hash=sha256_hex(token), me="https://example.org/",
-             created_at="2024-11-18 10:00:00", expires_at="2099-01-01 00:00:00", last_used_at=None,
-             user_agent="Firefox", ip_address="192.0.2.1")
+        dict(
+            id=i + 1,
+            session_token=token,
+            session_token_hash=sha256_hex(token),
+            me="https://example.org/",
+            created_at="2024-11-18 10:00:00",
+            expires_at="2099-01-01 00:00:00",
+            last_used_at=None,
+            user_agent="Firefox",
+            ip_address="192.0.2.1",
+        )
         for i, token in enumerate(SESSION_TOKENS)
     ],
-    "tokens": [dict(id=1, token="micropub-plaintext", token_hash=sha256_hex("micropub"), me="https://example.org/",
-                    client_id="https://quill.p3k.io/", scope="create", expires_at="2099-01-01 00:00:00")],
-    "authorization_codes": [dict(id=1, code_hash=sha256_hex("code"), me="https://example.org/", client_id="https://quill.p3k.io/",
-                                 redirect_uri="https://quill.p3k.io/auth", expires_at="2099-01-01 00:00:00")],
-    "auth_state": [dict(state="csrf-state-1", code_verifier="verifier", created_at="2024-11-18 10:00:00",
-                        expires_at="2024-11-18 10:05:00", redirect_uri="https://example.org/admin")],
-    "author_profile": [dict(me="https://example.org/", name="Alice", photo=None, url="https://example.org/", note="Hi",
-                            rel_me_links='["https://social.example/@alice"]', discovered_at="2024-11-18 10:00:00",
-                            cached_until="2024-11-19 10:00:00")],
-    "media": [dict(id=i, filename=f"img{i}.jpg", original_name=f"IMG_{i}.JPG", path=f"2024/11/img{i}.jpg", mime_type="image/jpeg",
-                   size=1000 * i, width=640, height=480, uploaded_at="2024-11-18 10:00:00") for i in (1, 2)],
-    "note_media": [dict(id=1, note_id=1, media_id=1, display_order=0, caption="first"),
-                   dict(id=2, note_id=1, media_id=2, display_order=1, caption=None)],
+    "tokens": [
+        dict(
+            id=1,
+            token="micropub-plaintext",
+            token_hash=sha256_hex("micropub"),
+            me="https://example.org/",
+            client_id="https://quill.p3k.io/",
+            scope="create",
+            expires_at="2099-01-01 00:00:00",
+        )
+    ],
+    "authorization_codes": [
+        dict(
+            id=1,
+            code_hash=sha256_hex("code"),
+            me="https://example.org/",
+            client_id="https://quill.p3k.io/",
+            redirect_uri="https://quill.p3k.io/auth",
+            expires_at="2099-01-01 00:00:00",
+        )
+    ],
+    "auth_state": [
+        dict(
+            state="csrf-state-1",
+            code_verifier="verifier",
+            created_at="2024-11-18 10:00:00",
+            expires_at="2024-11-18 10:05:00",
+            redirect_uri="https://example.org/admin",
+        )
+    ],
+    "author_profile": [
+        dict(
+            me="https://example.org/",
+            name="Alice",
+            photo=None,
+            url="https://example.org/",
+            note="Hi",
+            rel_me_links='["https://social.example/@alice"]',
+            discovered_at="2024-11-18 10:00:00",
+            cached_until="2024-11-19 10:00:00",
+        )
+    ],
+    "media": [
+        dict(
+            id=i,
+            filename=f"img{i}.jpg",
+            original_name=f"IMG_{i}.JPG",
+            path=f"2024/11/img{i}.jpg",
+            mime_type="image/jpeg",
+            size=1000 * i,
+            width=640,
+            height=480,
+            uploaded_at="2024-11-18 10:00:00",
+        )
+        for i in (1, 2)
+    ],
+    "note_media": [
+        dict(id=1, note_id=1, media_id=1, display_order=0, caption="first"),
+        dict(id=2, note_id=1, media_id=2, display_order=1, caption=None),
+    ],
     "tags": [dict(id=1, name="indieweb", display_name="IndieWeb"), dict(id=2, name="python", display_name="Python")],
     "note_tags": [dict(note_id=1, tag_id=1), dict(note_id=2, tag_id=2)],
-    "media_variants": [dict(id=1, media_id=1, variant_type="thumb", path="2024/11/img1_thumb.jpg", width=150, height=150, size_bytes=99),
-                       dict(id=2, media_id=1, variant_type="original", path="2024/11/img1.jpg", width=640, height=480, size_bytes=1000)],
+    "media_variants": [
+        dict(id=1, media_id=1, variant_type="thumb", path="2024/11/img1_thumb.jpg", width=150, height=150, size_bytes=99),
+        dict(id=2, media_id=1, variant_type="original", path="2024/11/img1.jpg", width=640, height=480, size_bytes=1000),
+    ],
 }
 FTS_ROWS = [(1, "hello", "Hello", "Hello world"), (2, "draft", "Draft", "Not yet")]
 
@@ -220,10 +301,16 @@ def table_rows(path: Path) -> dict[str, list[dict]]:
     db = sqlite3.connect(path)
     db.row_factory = sqlite3.Row
     try:
-        names = [row[0] for row in db.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
-            "AND name NOT LIKE 'notes_fts_%' AND name NOT IN ('alembic_version', 'schema_migrations')")]
-        return {name: [dict(row) for row in db.execute(f"SELECT rowid AS _rowid, * FROM {name} ORDER BY rowid")] for name in names}
+        names = [
+            row[0]
+            for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+                "AND name NOT LIKE 'notes_fts_%' AND name NOT IN ('alembic_version', 'schema_migrations')"
+            )
+        ]
+        return {
+            name: [dict(row) for row in db.execute(f"SELECT rowid AS _rowid, * FROM {name} ORDER BY rowid")] for name in names
+        }
     finally:
         db.close()
 
@@ -241,7 +328,7 @@ def assert_rows_kept(before: dict[str, list[dict]], after: dict[str, list[dict]]
         assert table in after, f"table {table} disappeared"
         kept = after[table]
         assert len(kept) == len(rows), f"{table}: {len(rows)} rows before, {len(kept)} after"
-        for old, new in zip(rows, kept):
+        for old, new in zip(rows, kept, strict=True):
             if "session_token" in old and "session_token_hash" in new:
                 old = {**old, "session_token_hash": sha256_hex(old["session_token"])}
             shared = old.keys() & new.keys()

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from starpunk_migrations.cli import main as cli
-from starpunk_migrations.adoption.detection import detect_state
-from starpunk_migrations.schema.shape import SchemaShape
 from starpunk_migrations import UpgradeRefused, ensure_schema
+from starpunk_migrations.adoption.detection import detect_state
+from starpunk_migrations.cli import main as cli
 from starpunk_migrations.commands.upgrade import upgrade_database
+from starpunk_migrations.schema.shape import SchemaShape
+
 from conftest import CHAIN, HEAD, digest, run, versions
 from starpunk_history import STATES, assert_rows_kept, build, table_rows
 
@@ -62,7 +63,7 @@ def test_status_reports_the_state_and_leaves_the_file_byte_identical(tmp_path, s
 
     assert digest(database) == before
     assert (status["revision"], status["managed"], status["head"]) == (state.revision, False, HEAD)
-    assert status["pending"] == (CHAIN[CHAIN.index(state.revision) + 1:] if state.revision else CHAIN)
+    assert status["pending"] == (CHAIN[CHAIN.index(state.revision) + 1 :] if state.revision else CHAIN)
 
 
 def upgrade_with_alembic(database: Path) -> None:
@@ -121,9 +122,11 @@ def test_alembic_current_reports_the_detected_state_without_writing(tmp_path):
 def test_a_table_and_an_index_of_the_users_own_are_left_alone(tmp_path, capsys):
     database = build(tmp_path / "starpunk.db", "legacy v0.9.5")
     db = sqlite3.connect(database)
-    db.executescript("CREATE TABLE guestbook (id INTEGER PRIMARY KEY, message TEXT);"
-                     "INSERT INTO guestbook (message) VALUES ('hi');"
-                     "CREATE INDEX my_notes_by_update ON notes(updated_at);")
+    db.executescript(
+        "CREATE TABLE guestbook (id INTEGER PRIMARY KEY, message TEXT);"
+        "INSERT INTO guestbook (message) VALUES ('hi');"
+        "CREATE INDEX my_notes_by_update ON notes(updated_at);"
+    )
     db.close()
 
     assert status_of(database, capsys)["unknown_tables"] == ["guestbook"]

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from starpunk_migrations.schema.sqlite_objects import View, declare
+
 from conftest import HEAD, NEXT_REVISION, run, versions
 from schema_copies import execute, models_copy, populated_head, project_config, project_copy
 
@@ -34,7 +35,9 @@ def test_check_reports_a_missing_trigger(tmp_path):
 
 def test_check_reports_a_search_table_with_another_tokenizer(tmp_path):
     database = head_file(
-        tmp_path, "DROP TABLE notes_fts", "CREATE VIRTUAL TABLE notes_fts USING fts5(slug UNINDEXED, title, content, tokenize='unicode61')"
+        tmp_path,
+        "DROP TABLE notes_fts",
+        "CREATE VIRTUAL TABLE notes_fts USING fts5(slug UNINDEXED, title, content, tokenize='unicode61')",
     )
 
     result = check(database)
@@ -64,11 +67,15 @@ def test_a_view_declared_with_the_models_is_created_and_dropped_by_the_generated
     metadata = models_copy()
     declare(metadata, View("published_notes", "CREATE VIEW published_notes AS SELECT id, slug FROM notes WHERE published = 1"))
 
-    command.revision(project_config(project, database, target_metadata=metadata), message="published notes view",
-                     autogenerate=True, rev_id=NEXT_REVISION)
+    command.revision(
+        project_config(project, database, target_metadata=metadata),
+        message="published notes view",
+        autogenerate=True,
+        rev_id=NEXT_REVISION,
+    )
 
     written = next((project / "alembic" / "versions").glob(f"{NEXT_REVISION}_*.py")).read_text()
-    assert "op.create_view('published_notes', \"\"\"CREATE VIEW published_notes AS SELECT" in written
+    assert 'op.create_view(\'published_notes\', """CREATE VIEW published_notes AS SELECT' in written
     assert "op.drop_view('published_notes')" in written
     upgraded = run("alembic", "-x", "backup=false", "upgrade", "head", database=database, cwd=project)
     assert upgraded.returncode == 0, upgraded.stderr
@@ -87,8 +94,9 @@ def test_a_column_dropped_and_another_added_is_flagged_as_a_possible_rename(tmp_
     tags.append_column(sa.Column("label", sa.TEXT(), nullable=False))
 
     with caplog.at_level(logging.WARNING, logger="starpunk_migrations.evolution.autogenerate"):
-        command.revision(project_config(project, database, target_metadata=metadata), message="label",
-                         autogenerate=True, rev_id=NEXT_REVISION)
+        command.revision(
+            project_config(project, database, target_metadata=metadata), message="label", autogenerate=True, rev_id=NEXT_REVISION
+        )
 
     hint = "alter_column('display_name', new_column_name='label')"
     assert any(hint in record.getMessage() for record in caplog.records)

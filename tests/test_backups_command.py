@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 
 from starpunk_migrations.cli import main as cli
+
 from conftest import CHAIN, HEAD
 from starpunk_history import build
 
@@ -28,8 +29,14 @@ def test_backups_lists_newest_first_with_state_revision_time_and_size(tmp_path, 
     listed = json.loads(capsys.readouterr().out)
     assert [entry["path"] for entry in listed] == [str(path) for path in (upgrade_backup, later_that_second, same_second, older)]
     assert [entry["revision"] for entry in listed] == ["008", HEAD, HEAD, "008"]
-    assert listed[-1] == {"path": str(older), "state": "v1.3", "revision": "008", "created": "2025-01-01T09:00:00Z",
-                          "size": older.stat().st_size, "readable": True}
+    assert listed[-1] == {
+        "path": str(older),
+        "state": "v1.3",
+        "revision": "008",
+        "created": "2025-01-01T09:00:00Z",
+        "size": older.stat().st_size,
+        "readable": True,
+    }
 
     assert cli.main(["backups", str(database)]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from starpunk_migrations.cli import main as cli
+
 from conftest import CHAIN, HEAD, run
 
 COMMANDS = ["status", "history", "upgrade", "downgrade", "stamp", "backups", "restore"]
@@ -62,7 +63,8 @@ def test_status_of_a_missing_file_says_missing_and_creates_nothing(tmp_path, cap
     assert (facts["state"], facts["revision"], facts["pending"]) == ("missing", None, CHAIN)
     assert cli.main(["status", "elsewhere/starpunk.db"]) == 0  # upgrade would refuse: say so now
     assert capsys.readouterr().out.splitlines()[1] == (
-        f"State:     missing (no file at this path, nor its folder {tmp_path / 'elsewhere'}: create the folder, or check the path)")
+        f"State:     missing (no file at this path, nor its folder {tmp_path / 'elsewhere'}: create the folder, or check the path)"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -75,8 +77,13 @@ def test_output_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):
 
     read_end, write_end = os.pipe()
     os.close(read_end)
-    worker = subprocess.run([str(BIN / "starpunk-db"), "history", str(tmp_path / "starpunk.db")],
-                            stdout=write_end, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    worker = subprocess.run(
+        [str(BIN / "starpunk-db"), "history", str(tmp_path / "starpunk.db")],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     os.close(write_end)
 
     assert worker.returncode == 1

@@ -8,6 +8,7 @@ import sqlite3
 
 from starpunk_migrations.cli import main as cli
 from starpunk_migrations.evolution.revision_history import revision_history
+
 from conftest import CHAIN, HEAD, digest, run, versions
 from starpunk_history import build, table_rows
 
@@ -31,8 +32,10 @@ def test_without_yes_it_lists_the_losses_and_changes_nothing(tmp_path):
     assert re.findall(r"^Revert:    (\S+)", result.stdout, re.MULTILINE) == REVERTED
     for revision in REVERTED:
         assert f"           cannot bring back: {LOSSES[revision]}" in result.stdout
-    assert result.stderr.strip() == ("starpunk-db: this downgrade loses what is listed above and nothing was changed; "
-                                     "run it again with --yes to go ahead (a backup is written first).")
+    assert result.stderr.strip() == (
+        "starpunk-db: this downgrade loses what is listed above and nothing was changed; "
+        "run it again with --yes to go ahead (a backup is written first)."
+    )
     assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
 
 
@@ -75,8 +78,9 @@ def test_an_unknown_or_newer_target_is_refused_untouched(tmp_path):
 
     assert unknown.returncode == newer.returncode == 1
     assert unknown.stderr.startswith("starpunk-db: There is no revision 'no-such'; `starpunk-db history` lists them")
-    assert newer.stderr.strip() == (f"starpunk-db: Revision {HEAD} is newer than the database's revision 004; "
-                                    f"use `starpunk-db upgrade --to {HEAD}`.")
+    assert newer.stderr.strip() == (
+        f"starpunk-db: Revision {HEAD} is newer than the database's revision 004; use `starpunk-db upgrade --to {HEAD}`."
+    )
     assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from starpunk_migrations.commands.upgrade import upgrade_database
+
 from conftest import BIN, HEAD, versions
 from faults import ENTRY_POINTS, assert_refused, run_command, snapshot, upgrade
 from starpunk_history import build
@@ -39,8 +40,10 @@ def no_version_row(folder: Path) -> Path:
 def stamp_ahead_of_schema(folder: Path) -> Path:
     """A legacy file (revision 001's schema) someone stamped 005 by hand."""
     database = build(folder / "starpunk.db", "legacy v0.9.5")
-    return execute(database, "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY);"
-                             "INSERT INTO alembic_version VALUES ('005')")
+    return execute(
+        database,
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY);INSERT INTO alembic_version VALUES ('005')",
+    )
 
 
 ANOMALIES = {
@@ -82,8 +85,11 @@ def test_an_empty_alembic_version_on_an_empty_schema_is_simply_base(tmp_path):
 USERS_OWN = {
     "view": ("CREATE VIEW my_verifiers AS SELECT state, code_verifier FROM auth_state", "view my_verifiers", "revision 003"),
     "index": ("CREATE INDEX my_verifier_index ON auth_state(code_verifier)", "index my_verifier_index", "revision 003"),
-    "foreign key": ("CREATE TABLE my_apps (id INTEGER PRIMARY KEY, token_id INTEGER REFERENCES tokens(id));"
-                    "INSERT INTO my_apps VALUES (1, 1)", "table my_apps has a foreign key to tokens", "revision 004"),
+    "foreign key": (
+        "CREATE TABLE my_apps (id INTEGER PRIMARY KEY, token_id INTEGER REFERENCES tokens(id));INSERT INTO my_apps VALUES (1, 1)",
+        "table my_apps has a foreign key to tokens",
+        "revision 004",
+    ),
 }
 
 

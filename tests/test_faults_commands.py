@@ -7,6 +7,7 @@ import pytest
 
 from starpunk_migrations import UpgradeRefused, ensure_schema
 from starpunk_migrations.commands.upgrade import upgrade_database
+
 from conftest import BIN, CHAIN, PROJECT, versions
 from faults import ENTRY_POINTS, assert_refused, run_command, snapshot, upgrade
 from starpunk_history import build

@@ -189,8 +189,9 @@ def grown(path: Path, kilobytes: int) -> Path:
     """A legacy file of about `kilobytes` KB: notes with long file paths."""
     build(path, "legacy v0.9.5")
     db = sqlite3.connect(path)
-    db.executemany("INSERT INTO notes (slug, file_path) VALUES (?, ?)",
-                   ((f"n{i}", f"n{i}" + "p" * 900) for i in range(kilobytes)))
+    db.executemany(
+        "INSERT INTO notes (slug, file_path) VALUES (?, ?)", ((f"n{i}", f"n{i}" + "p" * 900) for i in range(kilobytes))
+    )
     db.commit()
     db.close()
     return path
@@ -226,16 +227,25 @@ def test_a_full_disk_mid_backup_leaves_nothing_behind(small_file_system):
     filler = small_file_system / "filler"
     before = digest(database)
     # The room check passes for the journal alone; the space goes while the copy is written.
-    result = run_command([sys.executable, "-c", (
-        "import os, sys\nfrom starpunk_migrations.foundation import backup\nfrom starpunk_migrations import UpgradeRefused, ensure_schema\n"
-        "real = backup._create_private\n"
-        "def fill_the_disk(partial, database):\n"
-        "    real(partial, database)\n"
-        "    with open(sys.argv[2], 'wb') as f:\n"
-        "        try:\n            f.write(b'x' * (8 << 20))\n        except OSError:\n            pass\n"
-        "backup._create_private = fill_the_disk\nbackup.require_room = lambda path, backup: None\n"
-        "try:\n    ensure_schema(sys.argv[1])\nexcept UpgradeRefused as refusal:\n    sys.exit(f'refused: {refusal}')\n"
-    ), f"sqlite:///{database}", str(filler)], database)
+    result = run_command(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import os, sys\nfrom starpunk_migrations.foundation import backup\nfrom starpunk_migrations import UpgradeRefused, ensure_schema\n"
+                "real = backup._create_private\n"
+                "def fill_the_disk(partial, database):\n"
+                "    real(partial, database)\n"
+                "    with open(sys.argv[2], 'wb') as f:\n"
+                "        try:\n            f.write(b'x' * (8 << 20))\n        except OSError:\n            pass\n"
+                "backup._create_private = fill_the_disk\nbackup.require_room = lambda path, backup: None\n"
+                "try:\n    ensure_schema(sys.argv[1])\nexcept UpgradeRefused as refusal:\n    sys.exit(f'refused: {refusal}')\n"
+            ),
+            f"sqlite:///{database}",
+            str(filler),
+        ],
+        database,
+    )
     filler.unlink()
 
     assert_refused(result, "ensure_schema", "no room")
@@ -246,6 +256,7 @@ def test_a_full_disk_mid_backup_leaves_nothing_behind(small_file_system):
 def _file_size_limit(limit: int):
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     return apply
 
 
@@ -253,8 +264,10 @@ def _file_size_limit(limit: int):
 def test_a_file_size_limit_mid_upgrade_leaves_the_file_as_it_was(tmp_path, name):
     database = build(tmp_path / "starpunk.db", "v0.1")
     db = sqlite3.connect(database)  # v0.4 rehashes every session: the file must grow
-    db.executemany("INSERT INTO sessions (session_token, me, expires_at) VALUES (?, 'https://example.org/', '2099')",
-                   ((f"token-{i}",) for i in range(20000)))
+    db.executemany(
+        "INSERT INTO sessions (session_token, me, expires_at) VALUES (?, 'https://example.org/', '2099')",
+        ((f"token-{i}",) for i in range(20000)),
+    )
     db.commit()
     db.close()
     before = digest(database)

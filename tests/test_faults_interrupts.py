@@ -7,15 +7,16 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
+
+from test_safety import many_sessions
 
 from conftest import CHAIN, HEAD, digest, versions
 from faults import BIN, ENTRY_POINTS, assert_refused, command_line, environment
 from starpunk_history import build, table_rows
-from test_safety import many_sessions
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +38,14 @@ def is_gone(fragment: str) -> Callable[[Path], bool]:
 JOURNAL = "starpunk.db-journal"
 
 
-def signalled(arguments: list[str], database: Path, number: int, *moments: Callable[[Path], bool],
-              pause: float = 0.0) -> subprocess.CompletedProcess:
+def signalled(
+    arguments: list[str], database: Path, number: int, *moments: Callable[[Path], bool], pause: float = 0.0
+) -> subprocess.CompletedProcess:
     """Run `arguments` and send signal `number` once each of `moments` (a condition on the
     database's folder) has come, in turn, and `pause` seconds more."""
-    process = subprocess.Popen(arguments, env=environment(database), cwd=database.parent,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        arguments, env=environment(database), cwd=database.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 60
     for moment in moments:
         while not moment(database.parent) and process.poll() is None:
@@ -115,8 +118,13 @@ def test_a_signal_as_a_stamp_commits_never_deletes_its_backup(tmp_path, slow_fil
     shutil.copy(slow_file, database)
     before = digest(database)
 
-    result = signalled([str(BIN / "starpunk-db"), "stamp", "--force", CHAIN[1], str(database)], database,
-                       signal.SIGTERM, appears(JOURNAL), is_gone(JOURNAL))
+    result = signalled(
+        [str(BIN / "starpunk-db"), "stamp", "--force", CHAIN[1], str(database)],
+        database,
+        signal.SIGTERM,
+        appears(JOURNAL),
+        is_gone(JOURNAL),
+    )
 
     if assert_says_what_it_did(result, "starpunk-db", database, before):
         assert versions(database) == [CHAIN[1]]
@@ -131,8 +139,7 @@ def test_a_signal_during_a_restore_leaves_the_old_content_or_the_new_with_its_un
     before = digest(database)
 
     moments = (appears(JOURNAL),) if journal == "appears" else (appears(JOURNAL), is_gone(JOURNAL))
-    result = signalled([str(BIN / "starpunk-db"), "restore", str(backup), str(database)], database, signal.SIGTERM,
-                       *moments)
+    result = signalled([str(BIN / "starpunk-db"), "restore", str(backup), str(database)], database, signal.SIGTERM, *moments)
 
     changed = assert_says_what_it_did(result, "starpunk-db", database, before)
     if changed:
@@ -148,8 +155,14 @@ def test_a_partial_backup_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
     stale = tmp_path / "starpunk.db.backup-v0.8-legacy-v0.9.x-20250101T000000Z.partial"
     stale.write_bytes(b"SQLite format 3\x00" + b"\x00" * 4000)  # the first pages of a copy, cut short
 
-    result = subprocess.run(command_line("ensure_schema", database), env=environment(database), cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        command_line("ensure_schema", database),
+        env=environment(database),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert result.returncode == 0, result.stderr
     assert versions(database) == [HEAD]
@@ -189,8 +202,9 @@ def test_a_signal_while_starpunk_db_is_still_loading_says_so_too(tmp_path, numbe
     assert script.value == "starpunk_migrations.executable:main"  # what the installed command runs
     database = build(tmp_path / "starpunk.db", "legacy v0.9.5")
     before = digest(database)
-    process = subprocess.Popen([sys.executable, "-c", LOADING, str(database)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", LOADING, str(database)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert process.stdout.readline() == "loading the command\n"
     handling_signals(process.pid)  # main() has begun, the imports are under way
 
@@ -220,8 +234,12 @@ def test_a_signal_while_ensure_schema_is_still_loading_raises_upgrade_refused(tm
 
     database = build(tmp_path / "starpunk.db", "legacy v0.9.5")
     before = digest(database)
-    process = subprocess.Popen([sys.executable, "-c", LOADING_FROM_AN_APPLICATION, str(database)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", LOADING_FROM_AN_APPLICATION, str(database)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout.readline() == "calling ensure_schema\n"
     handling_signals(process.pid)
 

@@ -52,8 +52,14 @@ def test_a_reader_that_never_lets_go_is_named_and_never_locks_visitors_out(tmp_p
     try:
         assert worker.stdout.readline().strip() == "reading"
         visitors = start(KEEP_READING, database, 8)
-        result = subprocess.run(command_line(name, database, busy_timeout=4), env=environment(database),
-                                cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            command_line(name, database, busy_timeout=4),
+            env=environment(database),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         visits, _ = visitors.communicate(timeout=60)
     finally:
         worker.kill()
@@ -70,8 +76,14 @@ def test_a_reader_that_lets_go_soon_does_not_stop_the_upgrade(tmp_path):
     worker = start(HOLD_A_READ, database, 2.5)
     try:
         assert worker.stdout.readline().strip() == "reading"
-        result = subprocess.run(command_line("starpunk-db", database), env=environment(database),
-                                cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            command_line("starpunk-db", database),
+            env=environment(database),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         worker.kill()
         worker.wait()

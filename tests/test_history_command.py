@@ -7,6 +7,7 @@ import re
 
 from starpunk_migrations.cli import main as cli
 from starpunk_migrations.evolution.revision_history import describe, revision_history
+
 from conftest import CHAIN, HEAD, NEXT_REVISION
 from starpunk_history import build
 
@@ -48,7 +49,11 @@ def test_history_marks_a_managed_databases_revision_and_works_without_a_database
 def test_the_documented_releases_and_losses_come_from_the_docstrings():
     entries = {entry.revision: entry for entry in revision_history()}
     assert {revision: entry.release for revision, entry in entries.items() if revision in ("v0_1_0", "001", "002", "009")} == {
-        "v0_1_0": "v0.1.0", "001": "v0.8.0", "002": "v1.0.0-rc.1", "009": "v1.4.0"}
+        "v0_1_0": "v0.1.0",
+        "001": "v0.8.0",
+        "002": "v1.0.0-rc.1",
+        "009": "v1.4.0",
+    }
     assert entries["009"].summary == "resized variants of each image."
     assert entries["009"].downgrade_loses == "variant rows (the resized files stay on disk)."
     # a loss written over several lines is read whole, and stops at the next paragraph
@@ -63,5 +68,7 @@ def test_a_revision_naming_no_release_is_shown_as_unreleased():
 
 
 def test_a_revision_that_loses_nothing_needs_no_confirmation():
-    entry = describe("010", "009", 'StarPunk migration 010 (v1.6.0): an index.\n\nDowngrade cannot bring back: nothing.\n\nRevision ID: 010')
+    entry = describe(
+        "010", "009", "StarPunk migration 010 (v1.6.0): an index.\n\nDowngrade cannot bring back: nothing.\n\nRevision ID: 010"
+    )
     assert (entry.release, entry.summary, entry.downgrade_loses, entry.loses_data) == ("v1.6.0", "an index.", "nothing.", False)

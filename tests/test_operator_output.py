@@ -8,11 +8,11 @@ import re
 from alembic import command
 from alembic.config import Config
 
-from starpunk_migrations.cli import main as cli
 from starpunk_migrations import ensure_schema
+from starpunk_migrations.cli import main as cli
+
 from conftest import CHAIN, HEAD, PROJECT, digest
 from starpunk_history import build
-
 
 
 def test_upgrade_prints_state_backup_each_revision_and_a_summary(tmp_path, capsys):
@@ -26,10 +26,11 @@ def test_upgrade_prints_state_backup_each_revision_and_a_summary(tmp_path, capsy
     # Each revision with the first line of its docstring (StarPunk's own say "StarPunk migration NNN").
     applied = [re.fullmatch(r"applied (\w+)  (\S.*)  \(\d+\.\d{3} s\)", line) for line in lines[2:-1]]
     assert all(applied), lines[2:-1]
-    after_002 = CHAIN[CHAIN.index("002") + 1:]
+    after_002 = CHAIN[CHAIN.index("002") + 1 :]
     assert [match.group(1) for match in applied] == after_002
     assert re.fullmatch(
-        rf"Done: {re.escape(str(database))} is at revision {HEAD}, {len(after_002)} revision\(s\) applied in \d+\.\d\d s\.", lines[-1]
+        rf"Done: {re.escape(str(database))} is at revision {HEAD}, {len(after_002)} revision\(s\) applied in \d+\.\d\d s\.",
+        lines[-1],
     )
 
 
@@ -50,7 +51,7 @@ def test_dry_run_shows_the_plan_and_writes_nothing(tmp_path, capsys):
     assert "State:     rc.2 hybrid" in out
     assert "Repair:    CREATE INDEX idx_tokens_hash ON tokens(token_hash)" in out
     assert "Record:    schema_migrations row 002_secure_tokens_and_authorization_codes.sql" in out
-    assert re.findall(r"^Apply:     (\w+)", out, re.MULTILINE) == CHAIN[CHAIN.index("002") + 1:]
+    assert re.findall(r"^Apply:     (\w+)", out, re.MULTILINE) == CHAIN[CHAIN.index("002") + 1 :]
     assert re.search(r"^Backup:    starpunk\.db\.backup-rc\.2-hybrid-\d{8}T\d{6}Z", out, re.MULTILINE)
     assert out.strip().endswith("Dry run: nothing was written.")
     assert digest(database) == before

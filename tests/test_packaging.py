@@ -22,8 +22,11 @@ REVISION_FILES = sorted(path.name for path in (PROJECT / "alembic" / "versions")
 
 
 def _run(*command: str | Path, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
-    environment = {key: value for key, value in os.environ.items()
-                   if key not in ("DATABASE_URL", "DATABASE_PATH", "PYTHONPATH", "VIRTUAL_ENV")}
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "DATABASE_PATH", "PYTHONPATH", "VIRTUAL_ENV")
+    }
     result = subprocess.run([str(part) for part in command], cwd=cwd, env=environment, capture_output=True, text=True, **kwargs)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
@@ -33,8 +36,11 @@ def _run(*command: str | Path, cwd: Path, **kwargs) -> subprocess.CompletedProce
 def source(tmp_path_factory) -> Path:
     """What a fresh clone has: the repo without the venv, build output or caches."""
     copy = tmp_path_factory.mktemp("clone") / "starpunk-migrations"
-    shutil.copytree(PROJECT, copy, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "data"))
+    shutil.copytree(
+        PROJECT,
+        copy,
+        ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "data"),
+    )
     return copy
 
 
@@ -82,10 +88,16 @@ def test_the_wheel_carries_env_py_the_revisions_and_the_template_as_starpunk_mig
 def test_the_sdist_carries_the_repo_layout_and_builds_the_same_wheel(source, fresh_venv, wheel, tmp_path):
     _run(fresh_venv / "bin" / "pip", "install", "--quiet", "setuptools>=68", cwd=tmp_path)
     dist = tmp_path / "dist"
-    _run(fresh_venv / "bin" / "python", "-c", f"from setuptools import build_meta; build_meta.build_sdist({str(dist)!r})", cwd=source)
+    _run(
+        fresh_venv / "bin" / "python",
+        "-c",
+        f"from setuptools import build_meta; build_meta.build_sdist({str(dist)!r})",
+        cwd=source,
+    )
     (sdist,) = dist.glob("*.tar.gz")
     root = sdist.name.removesuffix(".tar.gz")
-    names = {name.removeprefix(root + "/") for name in tarfile.open(sdist).getnames()}
+    with tarfile.open(sdist) as archive:
+        names = {name.removeprefix(root + "/") for name in archive.getnames()}
     assert {"alembic.ini", "alembic/env.py", "alembic/script.py.mako", "app/start_up.py", "tests/conftest.py"} <= names
     assert {f"alembic/versions/{name}" for name in REVISION_FILES} <= names
 
@@ -131,8 +143,13 @@ def test_the_installed_alembic_is_the_library(installed, elsewhere):
 
 def test_import_alembic_from_the_repo_root_gets_the_library():
     # `python -c` puts the working folder first on sys.path, as pytest does with the repo root.
-    found = subprocess.run([sys.executable, "-c", "import alembic.command; print(alembic.__file__)"],
-                           cwd=PROJECT, capture_output=True, text=True, check=True).stdout.strip()
+    found = subprocess.run(
+        [sys.executable, "-c", "import alembic.command; print(alembic.__file__)"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert not Path(found).is_relative_to(PROJECT / "alembic")
     assert Path(found).parent.name == "alembic" and Path(found).parent.parent.name == "site-packages"
     import alembic

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from starpunk_migrations.cli import main as cli
+
 from conftest import HEAD, digest, run, versions
 from starpunk_history import build, table_rows
 
@@ -27,8 +28,10 @@ def dump(path: Path) -> list[str]:
 
 def add_note(path: Path, slug: str) -> None:
     db = sqlite3.connect(path)
-    db.execute("INSERT INTO notes (slug, file_path, published, created_at, updated_at) "
-               "VALUES (?, ?, 1, '2026-01-01', '2026-01-01')", (slug, f"notes/{slug}.md"))
+    db.execute(
+        "INSERT INTO notes (slug, file_path, published, created_at, updated_at) VALUES (?, ?, 1, '2026-01-01', '2026-01-01')",
+        (slug, f"notes/{slug}.md"),
+    )
     db.commit()
     db.close()
 
@@ -61,8 +64,13 @@ def test_restore_round_trip_keeps_the_file_and_the_pre_restore_content(upgraded,
     assert dump(undo) == before_restore
     assert database.stat().st_ino == inode and database.stat().st_mode & 0o777 == 0o640
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"Checked:   {backup} is sound (integrity check ok) and holds v0.8 / legacy v0.9.x (revision 001, detected from its schema)."
-    assert out[1].startswith(f"Backup:    {database} as it was (") and out[1].endswith(f"is kept as {undo}; restore that to undo this restore.")
+    assert (
+        out[0]
+        == f"Checked:   {backup} is sound (integrity check ok) and holds v0.8 / legacy v0.9.x (revision 001, detected from its schema)."
+    )
+    assert out[1].startswith(f"Backup:    {database} as it was (") and out[1].endswith(
+        f"is kept as {undo}; restore that to undo this restore."
+    )
     assert out[2] == f"Restored:  {database} now holds the backup's content (journal mode delete)."
     assert out[3] == "Next:      StarPunk upgrades it at its next start; or run `starpunk-db upgrade` now."
 
@@ -114,8 +122,10 @@ def damaged(folder: Path) -> Path:
     """A StarPunk backup whose notes pages were overwritten: the header and schema read fine."""
     path = build(folder / "damaged.db", "v1.4")
     db = sqlite3.connect(path)
-    db.executemany("INSERT INTO notes (slug, file_path, created_at, updated_at) VALUES (?, ?, '', '')",
-                   [(f"n{i}", f"{i}" + "x" * 500) for i in range(200)])
+    db.executemany(
+        "INSERT INTO notes (slug, file_path, created_at, updated_at) VALUES (?, ?, '', '')",
+        [(f"n{i}", f"{i}" + "x" * 500) for i in range(200)],
+    )
     db.commit()
     root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'notes'").fetchone()[0]
     page_size = db.execute("PRAGMA page_size").fetchone()[0]
@@ -130,8 +140,9 @@ def wrongly_stamped(folder: Path) -> Path:
     """A v1.1 file (revision 005's schema) whose alembic_version says 003."""
     path = build(folder / "starpunk.db.backup-003-20260101T000000Z", "v1.1")
     db = sqlite3.connect(path)
-    db.executescript("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY);"
-                     "INSERT INTO alembic_version VALUES ('003');")
+    db.executescript(
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY);INSERT INTO alembic_version VALUES ('003');"
+    )
     db.close()
     return path
 
@@ -158,13 +169,16 @@ def truncated(folder: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make_backup, reason", [
-    (damaged, "SQLite's integrity check finds it damaged ("),
-    (foreign, "it holds no StarPunk table (it has invoices)"),
-    (wrongly_stamped, "stamped 003, but its schema is not that revision's"),
-    (not_a_database, "it is not a SQLite database"),
-    (truncated, "it is truncated"),
-])
+@pytest.mark.parametrize(
+    "make_backup, reason",
+    [
+        (damaged, "SQLite's integrity check finds it damaged ("),
+        (foreign, "it holds no StarPunk table (it has invoices)"),
+        (wrongly_stamped, "stamped 003, but its schema is not that revision's"),
+        (not_a_database, "it is not a SQLite database"),
+        (truncated, "it is truncated"),
+    ],
+)
 def test_a_damaged_or_foreign_backup_is_refused_and_the_live_file_untouched(tmp_path, make_backup, reason):
     backup_folder = tmp_path / "kept"
     backup_folder.mkdir()
@@ -206,11 +220,16 @@ def test_a_live_file_of_another_application_is_never_restored_over(upgraded):
 def test_restore_waits_for_a_writer_and_gives_up_touching_nothing(upgraded):
     database, backup = upgraded
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sqlite3, sys, time\n"
-         f"db = sqlite3.connect({str(database)!r}, isolation_level=None)\n"
-         "db.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(30)"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            f"db = sqlite3.connect({str(database)!r}, isolation_level=None)\n"
+            "db.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         before, listing = digest(database), sorted(database.parent.iterdir())
@@ -236,9 +255,11 @@ def test_a_damaged_live_file_is_left_for_the_operator_to_move_aside(tmp_path):
     result = run("starpunk-db", "restore", str(backup), str(database))
 
     assert result.returncode == 1
-    assert result.stderr.strip() == (f"starpunk-db: {database} is truncated (5000 bytes, but its header says "
-                                     f"{(tmp_path / 'whole.db').stat().st_size}); move it aside first "
-                                     f"(mv {database} {database}.damaged), then restore again.")
+    assert result.stderr.strip() == (
+        f"starpunk-db: {database} is truncated (5000 bytes, but its header says "
+        f"{(tmp_path / 'whole.db').stat().st_size}); move it aside first "
+        f"(mv {database} {database}.damaged), then restore again."
+    )
     assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
 
     database.rename(tmp_path / "starpunk.db.damaged")
@@ -268,12 +289,17 @@ def test_page_sizes_a_wal_file_cannot_take_are_refused_before_anything_is_writte
 def test_a_reader_that_will_not_let_go_makes_restore_give_up_leaving_nothing_behind(upgraded):
     database, backup = upgraded
     reader = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sqlite3, time\n"
-         f"db = sqlite3.connect({str(database)!r}, isolation_level=None)\n"
-         "db.execute('BEGIN'); db.execute('SELECT count(*) FROM notes').fetchall()\n"
-         "print('reading', flush=True); time.sleep(30)"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, time\n"
+            f"db = sqlite3.connect({str(database)!r}, isolation_level=None)\n"
+            "db.execute('BEGIN'); db.execute('SELECT count(*) FROM notes').fetchall()\n"
+            "print('reading', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert reader.stdout.readline().strip() == "reading"
         before, listing = digest(database), sorted(database.parent.iterdir())
@@ -322,8 +348,9 @@ def test_no_write_made_while_starpunk_runs_during_a_restore_is_lost(upgraded, jo
     db.execute(f"PRAGMA journal_mode = {journal_mode}")
     db.close()
     for attempt in range(3):
-        writer = subprocess.Popen([sys.executable, "-c", KEEP_WRITING, str(database), f"attempt-{attempt}"],
-                                  stdout=subprocess.PIPE, text=True)
+        writer = subprocess.Popen(
+            [sys.executable, "-c", KEEP_WRITING, str(database), f"attempt-{attempt}"], stdout=subprocess.PIPE, text=True
+        )
         try:
             assert writer.stdout.readline().strip() == "writing"
             time.sleep(0.05)

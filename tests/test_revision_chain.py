@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
 
-from starpunk_migrations.foundation.scripts import head_revision
 from starpunk_migrations.commands.upgrade import upgrade_database
+from starpunk_migrations.foundation.scripts import head_revision
+
 from conftest import CHAIN, HEAD, NEXT_REVISION, digest, run, versions
 from schema_copies import add_revision, populated_head, project_copy
 from starpunk_history import assert_rows_kept, fill, table_rows
@@ -20,7 +22,7 @@ STARPUNK_HISTORY = ["v0_1_0", "v0_4_0", "001", "002", "003", "004", "005", "006"
 
 def test_history_starts_with_starpunks_releases_and_continues_its_numbering():
     assert CHAIN[: len(STARPUNK_HISTORY)] == STARPUNK_HISTORY
-    assert CHAIN[len(STARPUNK_HISTORY):] == [f"{n:03}" for n in range(10, len(CHAIN) - 1)]
+    assert CHAIN[len(STARPUNK_HISTORY) :] == [f"{n:03}" for n in range(10, len(CHAIN) - 1)]
 
 
 def test_head_read_without_alembic_is_alembics_head(alembic_config):
@@ -34,7 +36,7 @@ def test_every_revision_file_is_named_after_its_id_and_documents_rows_and_downgr
             assert heading in revision.longdoc, f"{revision.revision} lacks '{heading}'"
 
 
-@pytest.mark.parametrize("revision, following", list(zip(CHAIN, CHAIN[1:])))
+@pytest.mark.parametrize("revision, following", list(itertools.pairwise(CHAIN)))
 def test_rows_written_at_a_revision_survive_the_next(tmp_path, revision, following):
     database = tmp_path / "starpunk.db"
     url = f"sqlite:///{database}"

@@ -22,6 +22,7 @@ import pytest
 
 from starpunk_migrations import UpgradeRefused, ensure_schema
 from starpunk_migrations.commands.upgrade import upgrade_database
+
 from conftest import BIN, CHAIN, HEAD, PROJECT, digest, run, versions
 from starpunk_history import assert_rows_kept, build, sha256_hex, table_rows
 
@@ -36,7 +37,15 @@ ENSURE_SCHEMA_REPORTING = (
 def entry_points(database: Path, busy_timeout: float = 120) -> dict[str, list[str]]:
     """The three ways a StarPunk database gets upgraded, as command lines."""
     return {
-        "alembic": [str(BIN / "alembic"), "-c", str(PROJECT / "alembic.ini"), "-x", f"busy_timeout={busy_timeout}", "upgrade", "head"],
+        "alembic": [
+            str(BIN / "alembic"),
+            "-c",
+            str(PROJECT / "alembic.ini"),
+            "-x",
+            f"busy_timeout={busy_timeout}",
+            "upgrade",
+            "head",
+        ],
         "starpunk-db": [str(BIN / "starpunk-db"), "upgrade", "--busy-timeout", str(busy_timeout), str(database)],
         "ensure_schema": [sys.executable, "-c", ENSURE_SCHEMA_REPORTING, f"sqlite:///{database}", str(busy_timeout)],
     }
@@ -46,8 +55,12 @@ def run_entry_point(name: str, database: Path, busy_timeout: float = 120) -> sub
     environment = {**os.environ, "DATABASE_PATH": str(database)}
     environment.pop("DATABASE_URL", None)
     return subprocess.run(
-        entry_points(database, busy_timeout)[name], env=environment, cwd=database.parent,
-        capture_output=True, text=True, timeout=120,
+        entry_points(database, busy_timeout)[name],
+        env=environment,
+        cwd=database.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -71,8 +84,9 @@ def not_a_database(folder: Path) -> Path:
 
 def truncated(folder: Path) -> Path:
     path = build(folder / "starpunk.db", "v1.4")
-    sqlite3.connect(path).executemany("INSERT INTO notes (slug, file_path) VALUES (?, ?)",
-                                      [(f"n{i}", f"n{i}.md") for i in range(3000)]).connection.commit()
+    sqlite3.connect(path).executemany(
+        "INSERT INTO notes (slug, file_path) VALUES (?, ?)", [(f"n{i}", f"n{i}.md") for i in range(3000)]
+    ).connection.commit()
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     return path
@@ -140,10 +154,15 @@ def test_a_database_locked_beyond_the_timeout_is_refused(tmp_path, name):
     database = build(tmp_path / "starpunk.db", "legacy v0.9.5")
     before = digest(database)
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1], isolation_level=None); "
-         "db.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(30)", str(database)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1], isolation_level=None); "
+            "db.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(30)",
+            str(database),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -262,8 +281,9 @@ def test_eight_workers_starting_at_once_all_succeed_and_one_migrates(tmp_path):
     names = ["alembic", "starpunk-db", "ensure_schema"] * 3
     environment = {**os.environ, "DATABASE_PATH": str(database)}
     workers = [
-        subprocess.Popen(entry_points(database)[name], env=environment, cwd=tmp_path,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            entry_points(database)[name], env=environment, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for name in names[:8]
     ]
     results = [(worker.wait(timeout=120), worker.stderr.read()) for worker in workers]
@@ -293,8 +313,13 @@ def test_sigkill_at_any_moment_leaves_a_sound_database_that_a_rerun_finishes(tmp
         database = folder / "starpunk.db"
         shutil.copy(slow_upgrade_file, database)
         name = ["starpunk-db", "alembic", "ensure_schema"][trial % 3]
-        worker = subprocess.Popen(entry_points(database)[name], env={**os.environ, "DATABASE_PATH": str(database)},
-                                  cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = subprocess.Popen(
+            entry_points(database)[name],
+            env={**os.environ, "DATABASE_PATH": str(database)},
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(moment)
         worker.send_signal(signal.SIGKILL)
         worker.wait()

@@ -24,12 +24,9 @@ from starpunk_history import build
 # New columns carry the revision's number, so that they are new whatever the models hold today.
 SUMMARY, COLOR, QUALITY = (f"{name}_{NEXT_REVISION}" for name in ("summary", "color", "quality"))
 MODEL_EDITS = {
-    "    content_hash: Mapped[str | None] = mapped_column(TEXT)\n":
-        f"    {SUMMARY}: Mapped[str] = mapped_column(TEXT, server_default=text(\"''\"))\n",
-    "    display_name: Mapped[str] = mapped_column(TEXT)\n":
-        f"    {COLOR}: Mapped[str] = mapped_column(TEXT, server_default=text(\"'none'\"))\n",
-    "    size_bytes: Mapped[int] = mapped_column(INTEGER)\n":
-        f"    {QUALITY}: Mapped[int] = mapped_column(INTEGER, server_default=text(\"85\"))\n",
+    "    content_hash: Mapped[str | None] = mapped_column(TEXT)\n": f"    {SUMMARY}: Mapped[str] = mapped_column(TEXT, server_default=text(\"''\"))\n",
+    "    display_name: Mapped[str] = mapped_column(TEXT)\n": f"    {COLOR}: Mapped[str] = mapped_column(TEXT, server_default=text(\"'none'\"))\n",
+    "    size_bytes: Mapped[int] = mapped_column(INTEGER)\n": f'    {QUALITY}: Mapped[int] = mapped_column(INTEGER, server_default=text("85"))\n',
 }
 # Ids above every row: written and deleted before the upgrade, so only the sequence knows them.
 DELETED_NOTE_ID = 50
@@ -39,8 +36,9 @@ def alembic(project: Path, *arguments: str, database: Path) -> subprocess.Comple
     """The alembic command in the copy, importing the copy's (edited) models."""
     environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATABASE_PATH")}
     environment.update(PYTHONPATH=str(project), DATABASE_PATH=str(database))
-    return subprocess.run([str(BIN / "alembic"), "-x", "backup=false", *arguments], cwd=project, env=environment,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [str(BIN / "alembic"), "-x", "backup=false", *arguments], cwd=project, env=environment, capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +53,9 @@ def project(tmp_path_factory) -> Path:
     models.write_text(text)
     development = copy / "development.db"
     assert alembic(copy, "upgrade", "head", database=development).returncode == 0
-    generated = alembic(copy, "revision", "--autogenerate", "--rev-id", NEXT_REVISION, "-m", "summaries and more",
-                        database=development)
+    generated = alembic(
+        copy, "revision", "--autogenerate", "--rev-id", NEXT_REVISION, "-m", "summaries and more", database=development
+    )
     assert generated.returncode == 0, generated.stderr
     return copy
 
@@ -71,8 +70,11 @@ def test_the_generated_revision_rebuilds_with_op_rebuild_table(project):
 @pytest.mark.parametrize("state", ["v1.4", "legacy v0.9.5"])
 def test_upgrading_a_populated_file_keeps_what_sqlite_hides_and_so_does_downgrading(tmp_path, project, state):
     database = build(tmp_path / "starpunk.db", state)
-    execute(database, f"INSERT INTO notes (id, slug, file_path) VALUES ({DELETED_NOTE_ID}, 'late', 'late.md')",
-            f"DELETE FROM notes WHERE id = {DELETED_NOTE_ID}")
+    execute(
+        database,
+        f"INSERT INTO notes (id, slug, file_path) VALUES ({DELETED_NOTE_ID}, 'late', 'late.md')",
+        f"DELETE FROM notes WHERE id = {DELETED_NOTE_ID}",
+    )
 
     upgraded = alembic(project, "upgrade", "head", database=database)
 
@@ -113,9 +115,15 @@ def assert_starpunk_behaves(database: Path) -> None:
     assert execute(database, f"SELECT * FROM note_media WHERE note_id = {new_note}") == []
     assert execute(database, "SELECT * FROM media_variants WHERE media_id = 90") == []
     assert execute(database, "SELECT name FROM tags WHERE id = 90") == [("kept",)]
-    execute(database, "INSERT INTO media (id, filename, original_name, path, mime_type, size) "
-                      "VALUES (91, 'b.jpg', 'B.JPG', 'x/b.jpg', 'image/jpeg', 1)")
+    execute(
+        database,
+        "INSERT INTO media (id, filename, original_name, path, mime_type, size) "
+        "VALUES (91, 'b.jpg', 'B.JPG', 'x/b.jpg', 'image/jpeg', 1)",
+    )
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
-        execute(database, "INSERT INTO media_variants (media_id, variant_type, path, width, height, size_bytes) "
-                          "VALUES (91, 'huge', 'x/b_h.jpg', 1, 1, 1)")
+        execute(
+            database,
+            "INSERT INTO media_variants (media_id, variant_type, path, width, height, size_bytes) "
+            "VALUES (91, 'huge', 'x/b_h.jpg', 1, 1, 1)",
+        )
     assert execute(database, "PRAGMA foreign_key_check") == []

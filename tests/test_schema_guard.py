@@ -24,10 +24,15 @@ def refusal(database, project) -> str:
 
 def test_a_plain_batch_rebuild_of_notes_is_refused_for_losing_the_search_trigger(tmp_path):
     database, project = populated_head(tmp_path), project_copy(tmp_path)
-    add_revision(project, NEXT_REVISION, HEAD, """
+    add_revision(
+        project,
+        NEXT_REVISION,
+        HEAD,
+        """
 with op.batch_alter_table("notes", recreate="always") as batch_op:
     batch_op.add_column(sa.Column("summary", sa.TEXT(), nullable=False, server_default=""))
-""")
+""",
+    )
 
     sentence = refusal(database, project)
 
@@ -37,10 +42,15 @@ with op.batch_alter_table("notes", recreate="always") as batch_op:
 
 def test_a_plain_batch_rebuild_of_media_variants_is_refused_for_losing_autoincrement_and_check(tmp_path):
     database, project = populated_head(tmp_path), project_copy(tmp_path)
-    add_revision(project, NEXT_REVISION, HEAD, """
+    add_revision(
+        project,
+        NEXT_REVISION,
+        HEAD,
+        """
 with op.batch_alter_table("media_variants", recreate="always") as batch_op:
     batch_op.add_column(sa.Column("quality", sa.INTEGER(), nullable=False, server_default="85"))
-""")
+""",
+    )
 
     sentence = refusal(database, project)
 
@@ -49,14 +59,19 @@ with op.batch_alter_table("media_variants", recreate="always") as batch_op:
 
 def test_a_hand_made_rebuild_without_the_cascade_is_refused(tmp_path):
     database, project = populated_head(tmp_path), project_copy(tmp_path)
-    add_revision(project, NEXT_REVISION, HEAD, """
+    add_revision(
+        project,
+        NEXT_REVISION,
+        HEAD,
+        """
 op.execute("CREATE TABLE note_tags_new (note_id INTEGER NOT NULL REFERENCES notes(id), tag_id INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE, PRIMARY KEY (note_id, tag_id))")
 op.execute("INSERT INTO note_tags_new SELECT note_id, tag_id FROM note_tags")
 op.execute("DROP TABLE note_tags")
 op.execute("ALTER TABLE note_tags_new RENAME TO note_tags")
 op.execute("CREATE INDEX idx_note_tags_note ON note_tags(note_id)")
 op.execute("CREATE INDEX idx_note_tags_tag ON note_tags(tag_id)")
-""")
+""",
+    )
 
     sentence = refusal(database, project)
 
@@ -65,12 +80,20 @@ op.execute("CREATE INDEX idx_note_tags_tag ON note_tags(tag_id)")
 
 def test_a_users_own_trigger_lost_in_a_plain_rebuild_is_refused(tmp_path):
     database, project = populated_head(tmp_path), project_copy(tmp_path)
-    execute(database, "CREATE TABLE my_log (tag TEXT)",
-            "CREATE TRIGGER my_tag_log AFTER INSERT ON tags BEGIN INSERT INTO my_log VALUES (NEW.name); END")
-    add_revision(project, NEXT_REVISION, HEAD, """
+    execute(
+        database,
+        "CREATE TABLE my_log (tag TEXT)",
+        "CREATE TRIGGER my_tag_log AFTER INSERT ON tags BEGIN INSERT INTO my_log VALUES (NEW.name); END",
+    )
+    add_revision(
+        project,
+        NEXT_REVISION,
+        HEAD,
+        """
 with op.batch_alter_table("tags", recreate="always") as batch_op:
     batch_op.add_column(sa.Column("color", sa.TEXT(), nullable=True))
-""")
+""",
+    )
 
     sentence = refusal(database, project)
 
@@ -81,9 +104,14 @@ def test_a_trigger_dropped_on_purpose_and_recreated_later_passes(tmp_path):
     database, project = populated_head(tmp_path), project_copy(tmp_path)
     following = f"{int(NEXT_REVISION) + 1:03}"
     add_revision(project, NEXT_REVISION, HEAD, 'op.drop_trigger("notes_fts_delete")')
-    add_revision(project, following, NEXT_REVISION, """
+    add_revision(
+        project,
+        following,
+        NEXT_REVISION,
+        """
 op.create_trigger("notes_fts_delete", "CREATE TRIGGER notes_fts_delete AFTER DELETE ON notes BEGIN DELETE FROM notes_fts WHERE rowid = OLD.id; END")
-""")
+""",
+    )
 
     halfway = run("alembic", "-x", "backup=false", "upgrade", NEXT_REVISION, database=database, cwd=project)
     assert halfway.returncode == 0, halfway.stderr
@@ -107,10 +135,15 @@ def test_a_head_without_a_trigger_the_models_declare_is_refused(tmp_path):
 def test_a_plain_batch_rebuild_under_a_users_view_is_refused_in_one_sentence(tmp_path):
     database, project = populated_head(tmp_path), project_copy(tmp_path)
     execute(database, "CREATE VIEW my_tags AS SELECT name FROM tags")
-    add_revision(project, NEXT_REVISION, HEAD, """
+    add_revision(
+        project,
+        NEXT_REVISION,
+        HEAD,
+        """
 with op.batch_alter_table("tags", recreate="always") as batch_op:
     batch_op.add_column(sa.Column("color", sa.TEXT(), nullable=True))
-""")
+""",
+    )
 
     sentence = refusal(database, project)
 

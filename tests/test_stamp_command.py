@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 from starpunk_migrations.cli import main as cli
+
 from conftest import CHAIN, HEAD, digest, run, versions
 from starpunk_history import build, table_rows
 
@@ -25,8 +26,10 @@ def test_stamp_adopts_what_detection_finds_and_runs_no_revision(tmp_path, capsys
     assert cli.main(["stamp", str(database)]) == 0
 
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == (f"Stamping 002 on {database}: detected rc.2 hybrid (revision 002, detected from its schema), "
-                      "after 3 repair(s), adding 1 schema_migrations row(s); no revision is run.")
+    assert out[0] == (
+        f"Stamping 002 on {database}: detected rc.2 hybrid (revision 002, detected from its schema), "
+        "after 3 repair(s), adding 1 schema_migrations row(s); no revision is run."
+    )
     assert out[-1] == f"Done: {database} is stamped 002."
     assert versions(database) == ["002"]
     assert {"idx_tokens_hash", "idx_tokens_me", "idx_tokens_expires"} <= index_names(database)  # the repair
@@ -74,9 +77,13 @@ def test_a_wrong_stamp_is_refused_by_upgrade_and_stamp_corrects_it_after_a_backu
     assert fixed.returncode == 0, fixed.stderr
     (backup,) = tmp_path.glob(f"starpunk.db.backup-{CHAIN[-2]}-*")
     lines = fixed.stdout.splitlines()
-    assert lines[0].startswith(f"Stamping {HEAD} on {database}: it is stamped {CHAIN[-2]}, but its schema differs from that revision's: ")
-    assert lines[1:] == [f"backup written to {backup}",
-                         f"Done: {database} is stamped {HEAD} (was: {CHAIN[-2]}); no revision was run."]
+    assert lines[0].startswith(
+        f"Stamping {HEAD} on {database}: it is stamped {CHAIN[-2]}, but its schema differs from that revision's: "
+    )
+    assert lines[1:] == [
+        f"backup written to {backup}",
+        f"Done: {database} is stamped {HEAD} (was: {CHAIN[-2]}); no revision was run.",
+    ]
     assert versions(database) == [HEAD] and versions(backup) == [CHAIN[-2]]
     assert run("starpunk-db", "upgrade", str(database)).stdout.strip() == f"Nothing to do: {database} is at revision {HEAD}."
 
@@ -87,7 +94,9 @@ def test_force_stamps_the_named_revision_whatever_the_schema(tmp_path):
     forced = run("starpunk-db", "stamp", "--force", CHAIN[-3], str(database))
 
     assert forced.returncode == 0, forced.stderr
-    assert forced.stdout.splitlines()[0].startswith(f"Stamping {CHAIN[-3]} on {database}, whatever its schema (it is stamped {CHAIN[-2]}, ")
+    assert forced.stdout.splitlines()[0].startswith(
+        f"Stamping {CHAIN[-3]} on {database}, whatever its schema (it is stamped {CHAIN[-2]}, "
+    )
     assert versions(database) == [CHAIN[-3]]
 
 
@@ -114,7 +123,11 @@ def test_force_places_a_file_detection_cannot(tmp_path):
     assert run("starpunk-db", "stamp", str(database)).returncode == 1
 
     dry = run("starpunk-db", "stamp", "--force", HEAD, "--dry-run", str(database))
-    assert dry.returncode == 0 and "whatever its schema (it is not stamped; detection cannot place it: The database's schema matches no StarPunk release" in dry.stdout
+    assert (
+        dry.returncode == 0
+        and "whatever its schema (it is not stamped; detection cannot place it: The database's schema matches no StarPunk release"
+        in dry.stdout
+    )
     assert dry.stdout.strip().endswith("Dry run: nothing was written.")
     assert not list(tmp_path.glob("starpunk.db.backup-*"))
 

@@ -16,9 +16,10 @@ before anything is written, with what the nearest revision expected.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from ..evolution.chain import RevisionReference, all_starpunk_names, revision_references
 from ..foundation.errors import AnotherApplication, UpgradeRefused
@@ -59,7 +60,9 @@ class SchemaDifference:
             missing_tables=frozenset(expected.tables.keys() - actual.tables.keys()),
             unexpected_tables=frozenset((actual.tables.keys() - expected.tables.keys()) & starpunk.tables.keys()),
             missing_columns={t: expected.tables[t] - actual.tables[t] for t in shared if expected.tables[t] - actual.tables[t]},
-            unexpected_columns={t: actual.tables[t] - expected.tables[t] for t in shared if actual.tables[t] - expected.tables[t]},
+            unexpected_columns={
+                t: actual.tables[t] - expected.tables[t] for t in shared if actual.tables[t] - expected.tables[t]
+            },
             missing_indexes=frozenset(name for name, table in expected_indexes - actual_indexes if table in actual.tables),
             unexpected_indexes=frozenset(name for name, _ in actual_indexes - expected_indexes if name in starpunk.indexes),
             missing_triggers=frozenset(expected.triggers.keys() - actual.triggers.keys()),
@@ -194,7 +197,9 @@ def detect_state(connection: Connection, script_location: Path = SCRIPT_LOCATION
         for reference in references
     ]
 
-    def state(name: str, reference: RevisionReference, difference: SchemaDifference, repairs: tuple[str, ...] = ()) -> DatabaseState:
+    def state(
+        name: str, reference: RevisionReference, difference: SchemaDifference, repairs: tuple[str, ...] = ()
+    ) -> DatabaseState:
         present = {migration_prefix(row) for row in recorded}
         return DatabaseState(
             name=name,
@@ -225,5 +230,3 @@ def detect_state(connection: Connection, script_location: Path = SCRIPT_LOCATION
         f"{nearest.revision} ({release_name(nearest.revision)}), but {shown}. Nothing was changed; "
         "restore a backup, or make the schema match that revision and run the upgrade again."
     )
-
-

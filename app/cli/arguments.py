@@ -50,31 +50,49 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, summary: str, details: str) -> argparse.ArgumentParser:
-        description = "\n\n".join([
-            summary[0].upper() + summary[1:] + ".",
-            textwrap.fill(details, 96),
-            textwrap.fill(DATABASE_HELP, 96, subsequent_indent="          ")
-            + "\n" + textwrap.fill(BACKUP_HELP, 96, subsequent_indent="          "),
-        ])
-        return commands.add_parser(name, help=summary, description=description,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+        description = "\n\n".join(
+            [
+                summary[0].upper() + summary[1:] + ".",
+                textwrap.fill(details, 96),
+                textwrap.fill(DATABASE_HELP, 96, subsequent_indent="          ")
+                + "\n"
+                + textwrap.fill(BACKUP_HELP, 96, subsequent_indent="          "),
+            ]
+        )
+        return commands.add_parser(
+            name, help=summary, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
 
     def busy_timeout(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--busy-timeout", type=float, default=DEFAULT_BUSY_TIMEOUT, metavar="SECONDS",
-                         help=f"how long to wait for another writer (default {DEFAULT_BUSY_TIMEOUT:g})")
+        sub.add_argument(
+            "--busy-timeout",
+            type=float,
+            default=DEFAULT_BUSY_TIMEOUT,
+            metavar="SECONDS",
+            help=f"how long to wait for another writer (default {DEFAULT_BUSY_TIMEOUT:g})",
+        )
 
-    status = command("status", "what the database is and what an upgrade would do",
-                     "Read-only: never writes, creates nothing (a missing file is reported as missing).")
+    status = command(
+        "status",
+        "what the database is and what an upgrade would do",
+        "Read-only: never writes, creates nothing (a missing file is reported as missing).",
+    )
     status.add_argument("--json", action="store_true", help="one JSON object instead of a report")
     status.add_argument("database", nargs="?", metavar="PATH_OR_URL")
 
-    history = command("history", "every revision, with the StarPunk release it belongs to; the database's own marked",
-                      "Read-only: never writes.")
+    history = command(
+        "history",
+        "every revision, with the StarPunk release it belongs to; the database's own marked",
+        "Read-only: never writes.",
+    )
     history.add_argument("database", nargs="?", metavar="PATH_OR_URL")
 
-    upgrade = command("upgrade", "bring the database to head (or --to REV)",
-                      "Writes: detects and stamps a file Alembic has never seen, then runs the revisions, all in "
-                      "one transaction; a backup of an existing file is written first (unless --no-backup).")
+    upgrade = command(
+        "upgrade",
+        "bring the database to head (or --to REV)",
+        "Writes: detects and stamps a file Alembic has never seen, then runs the revisions, all in "
+        "one transaction; a backup of an existing file is written first (unless --no-backup).",
+    )
     upgrade.add_argument("--to", default="head", metavar="REV", help="target revision (default: head)")
     upgrade.add_argument("--no-backup", action="store_true", help="do not copy the database before changing it")
     busy_timeout(upgrade)
@@ -83,40 +101,50 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--sql", action="store_true", help="print the SQL that would run and write nothing")
     upgrade.add_argument("database", nargs="?", metavar="PATH_OR_URL")
 
-    downgrade = command("downgrade", "go back to an earlier revision (--to REV, or base)",
-                        "Writes, after a backup (always). Lists what each reverted revision cannot bring back; when "
-                        "that is anything, nothing is done without --yes.")
+    downgrade = command(
+        "downgrade",
+        "go back to an earlier revision (--to REV, or base)",
+        "Writes, after a backup (always). Lists what each reverted revision cannot bring back; when "
+        "that is anything, nothing is done without --yes.",
+    )
     downgrade.add_argument("--to", required=True, metavar="REV", help="the revision to go back to")
     downgrade.add_argument("--yes", action="store_true", help="go ahead although data listed as lost is lost")
     downgrade.add_argument("--dry-run", action="store_true", help="show what would be reverted and lost; write nothing")
     busy_timeout(downgrade)
     downgrade.add_argument("database", nargs="?", metavar="PATH_OR_URL")
 
-    stamp = command("stamp", "record the database's revision without running any",
-                    "Writes alembic_version (and, for a file Alembic has never seen, the repairs and "
-                    "schema_migrations rows an upgrade would add), after a backup. Without --force: the revision "
-                    "detection finds from the schema. With --force REV: that revision, whatever the schema "
-                    "(for a file detection cannot place). It always says what it does first.")
+    stamp = command(
+        "stamp",
+        "record the database's revision without running any",
+        "Writes alembic_version (and, for a file Alembic has never seen, the repairs and "
+        "schema_migrations rows an upgrade would add), after a backup. Without --force: the revision "
+        "detection finds from the schema. With --force REV: that revision, whatever the schema "
+        "(for a file detection cannot place). It always says what it does first.",
+    )
     stamp.add_argument("--force", metavar="REV", help="stamp this revision, whatever detection says")
     stamp.add_argument("--dry-run", action="store_true", help="say what would be stamped; write nothing")
     busy_timeout(stamp)
     stamp.add_argument("database", nargs="?", metavar="PATH_OR_URL")
 
-    backups = command("backups", "the backups next to the database, newest first",
-                      "Read-only: never writes, not even beside the backups. For each: when it was taken, the "
-                      "revision and StarPunk state it holds, its size, its path.")
+    backups = command(
+        "backups",
+        "the backups next to the database, newest first",
+        "Read-only: never writes, not even beside the backups. For each: when it was taken, the "
+        "revision and StarPunk state it holds, its size, its path.",
+    )
     backups.add_argument("--json", action="store_true", help="a JSON list of objects instead of a table")
     backups.add_argument("database", nargs="?", metavar="PATH")
 
-    restore = command("restore", "replace the database's content with a backup's",
-                      "Writes: checks the backup (SQLite's integrity check, a StarPunk state), takes the write lock "
-                      "like an upgrade, backs up the live file (so the restore can be undone), then copies the "
-                      "backup in through SQLite: the same file, permissions and journal mode; other connections see "
-                      "the old content or the new, never a mix. A damaged or foreign backup is refused, the live "
-                      "file untouched.")
+    restore = command(
+        "restore",
+        "replace the database's content with a backup's",
+        "Writes: checks the backup (SQLite's integrity check, a StarPunk state), takes the write lock "
+        "like an upgrade, backs up the live file (so the restore can be undone), then copies the "
+        "backup in through SQLite: the same file, permissions and journal mode; other connections see "
+        "the old content or the new, never a mix. A damaged or foreign backup is refused, the live "
+        "file untouched.",
+    )
     restore.add_argument("backup", metavar="BACKUP", help="the backup file to go back to")
     busy_timeout(restore)
     restore.add_argument("database", nargs="?", metavar="PATH")
     return parser
-
-

@@ -76,13 +76,15 @@ def _run(arguments: argparse.Namespace) -> int:
     else:
         started = time.perf_counter()
         with progress_on_stdout():
-            report = upgrade_database(database_url, arguments.to, backup=not arguments.no_backup,
-                                      busy_timeout=arguments.busy_timeout)
+            report = upgrade_database(
+                database_url, arguments.to, backup=not arguments.no_backup, busy_timeout=arguments.busy_timeout
+            )
         elapsed = time.perf_counter() - started
         shown = database_file(database_url) or database_url
         if report.applied or (report.state and report.state.needs_stamp):
-            print(f"Done: {shown} is at revision {report.revision}, "
-                  f"{len(report.applied)} revision(s) applied in {elapsed:.2f} s.")
+            print(
+                f"Done: {shown} is at revision {report.revision}, {len(report.applied)} revision(s) applied in {elapsed:.2f} s."
+            )
         else:
             print(f"Nothing to do: {shown} is at revision {report.revision}.")
     return 0
@@ -137,13 +139,18 @@ def run_downgrade(database_url: str, arguments: argparse.Namespace) -> int:
         print("Dry run: nothing was written.")
         return 0
     if plan.losses and not arguments.yes:
-        print("starpunk-db: this downgrade loses what is listed above and nothing was changed; "
-              "run it again with --yes to go ahead (a backup is written first).", file=sys.stderr)
+        print(
+            "starpunk-db: this downgrade loses what is listed above and nothing was changed; "
+            "run it again with --yes to go ahead (a backup is written first).",
+            file=sys.stderr,
+        )
         return 1
     with progress_on_stdout():
         report = downgrade_database(database_url, arguments.to, busy_timeout=arguments.busy_timeout)
-    print(f"Done: {status.database} is at revision {report.revision or 'base'}, "
-          f"{len(report.applied)} revision(s) reverted" + (f"; the backup is {report.backup}." if report.backup else "."))
+    print(
+        f"Done: {status.database} is at revision {report.revision or 'base'}, "
+        f"{len(report.applied)} revision(s) reverted" + (f"; the backup is {report.backup}." if report.backup else ".")
+    )
     return 0
 
 
@@ -156,8 +163,11 @@ def run_stamp(database_url: str, arguments: argparse.Namespace) -> int:
     found = examine(database_url, arguments.busy_timeout)
     detected = found.detected
     if arguments.force:
-        placed = (f"detection finds {described(detected)}" if detected
-                  else f"detection cannot place it: {found.undetectable.split('; ')[0].rstrip('.')}")
+        placed = (
+            f"detection finds {described(detected)}"
+            if detected
+            else f"detection cannot place it: {found.undetectable.split('; ')[0].rstrip('.')}"
+        )
         print(f"Stamping {arguments.force} on {path}, whatever its schema ({found.describe_stamp()}; {placed}).")
         if arguments.dry_run:
             print("Dry run: nothing was written.")
@@ -173,10 +183,16 @@ def run_stamp(database_url: str, arguments: argparse.Namespace) -> int:
             print(f"Nothing to do: {path} is stamped {found.versions[0]}, and its schema is that revision's.")
             return 0
         why = "" if found.versions is None else f"{found.describe_stamp()}; "
-        print(f"Stamping {detected.revision} on {path}: {why}detected {described(detected)}"
-              + (f", after {len(detected.repairs)} repair(s)" if detected.repairs else "")
-              + (f", adding {len(detected.missing_migration_rows)} schema_migrations row(s)" if detected.missing_migration_rows else "")
-              + "; no revision is run.")
+        print(
+            f"Stamping {detected.revision} on {path}: {why}detected {described(detected)}"
+            + (f", after {len(detected.repairs)} repair(s)" if detected.repairs else "")
+            + (
+                f", adding {len(detected.missing_migration_rows)} schema_migrations row(s)"
+                if detected.missing_migration_rows
+                else ""
+            )
+            + "; no revision is run."
+        )
         if arguments.dry_run:
             print("Dry run: nothing was written.")
             return 0
@@ -205,8 +221,10 @@ def run_backups(database: Path, as_json: bool) -> None:
         return
     print(f"Backups of {database}, newest first:")
     for entry in entries:
-        print(f"  {entry.created:%Y-%m-%d %H:%M:%S} UTC  {entry.revision or '-':<7} {size(entry.size):>9}  "
-              f"{entry.path}  {entry.state}")
+        print(
+            f"  {entry.created:%Y-%m-%d %H:%M:%S} UTC  {entry.revision or '-':<7} {size(entry.size):>9}  "
+            f"{entry.path}  {entry.state}"
+        )
 
 
 def run_restore(backup: Path, database: Path, busy_timeout: float) -> None:
@@ -215,8 +233,10 @@ def run_restore(backup: Path, database: Path, busy_timeout: float) -> None:
     report = restore_database(backup, database, busy_timeout)
     print(f"Checked:   {backup} is sound (integrity check ok) and holds {described(report.state)}.")
     if report.undo_backup:
-        print(f"Backup:    {database} as it was ({report.previous_state}) is kept as {report.undo_backup}; "
-              "restore that to undo this restore.")
+        print(
+            f"Backup:    {database} as it was ({report.previous_state}) is kept as {report.undo_backup}; "
+            "restore that to undo this restore."
+        )
     else:
         print(f"Backup:    none needed: there was no database at {database}.")
     print(f"Restored:  {database} now holds the backup's content (journal mode {report.journal_mode}).")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..adoption import repairs
 from ..adoption.detection import DatabaseState
 from ..commands.status import MISSING, Status, revisions_between
 from ..foundation.backup import backup_path
 from ..foundation.scripts import alembic_config
+
 
 def print_status(status: Status) -> None:
     facts = status.as_dict()
@@ -28,7 +29,10 @@ def print_status(status: Status) -> None:
     print(f"Head:      {facts['head']}")
     print(f"Pending:   {len(pending)} revision(s)" + (f": {' '.join(pending)}" if pending else " (up to date)"))
     if status.state.needs_stamp:
-        print(f"On upgrade: stamp {status.state.revision}" + (f" after {len(status.state.repairs)} repair(s)" if status.state.repairs else ""))
+        print(
+            f"On upgrade: stamp {status.state.revision}"
+            + (f" after {len(status.state.repairs)} repair(s)" if status.state.repairs else "")
+        )
     if status.state.unknown_tables:
         print(f"Not StarPunk's (left alone): {', '.join(status.state.unknown_tables)}")
 
@@ -89,5 +93,3 @@ def size(size: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return str(size)
-
-

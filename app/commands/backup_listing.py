@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..adoption import bookkeeping
@@ -61,16 +61,19 @@ def _created(path: Path) -> tuple[datetime, int]:
     """When the backup was taken (from its name, else the file's time), and its -N."""
     found = _MOMENT.search(path.name)
     if found:
-        moment = datetime.strptime(found.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        moment = datetime.strptime(found.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         return moment, int(found.group(2) or 1)
-    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).replace(microsecond=0), 1
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(microsecond=0), 1
 
 
 def list_backups(database: Path) -> list[BackupEntry]:
     """The backups of `database` in its folder, newest first (half-written `.partial` files aside)."""
     entries = []
-    candidates = [path for path in database.parent.glob(f"{_glob_escape(database.name)}.backup-*")
-                  if path.is_file() and not path.name.endswith(".partial")]
+    candidates = [
+        path
+        for path in database.parent.glob(f"{_glob_escape(database.name)}.backup-*")
+        if path.is_file() and not path.name.endswith(".partial")
+    ]
     for path in candidates:
         created, attempt = _created(path)
         try:

@@ -53,7 +53,7 @@ def _users_key_refusal(table: str, parent: str, state: DatabaseState, context: E
     references = revision_references(Path(context.script.dir))
     revisions = [reference.revision for reference in references]
     start = revisions.index(state.revision) if state.revision in revisions else 0
-    dropping = next((r.revision for r in references[start + 1:] if parent not in r.shape.tables), None)
+    dropping = next((r.revision for r in references[start + 1 :] if parent not in r.shape.tables), None)
     by = f"which revision {dropping} drops" if dropping else "which the upgrade rebuilds"
     return UpgradeRefused(
         f"Your own table {table} has a foreign key to {parent}, {by}; nothing was changed: drop that foreign key "

@@ -84,13 +84,17 @@ def _target_refusal(error: Exception | None, state: DatabaseState, migration_con
             f"The database is at revision {state.revision}, past {destination}, and upgrade only moves forward; "
             f"to go back, use `starpunk-db downgrade {destination}` (or `alembic downgrade {destination}`); nothing was changed."
         )
-    return UpgradeRefused(f"Cannot {command or 'migrate'} to {destination!r} from revision {state.revision}: {error}; nothing was changed.")
+    return UpgradeRefused(
+        f"Cannot {command or 'migrate'} to {destination!r} from revision {state.revision}: {error}; nothing was changed."
+    )
 
 
 def _destination_of(migration_context: MigrationContext) -> Any:
     function = migration_context.opts.get("fn")
     # Alembic's command functions close over their destination as `revision`.
-    for name, cell in zip(getattr(getattr(function, "__code__", None), "co_freevars", ()), getattr(function, "__closure__", None) or ()):
+    for name, cell in zip(  # noqa: B905  (a closure has as many cells as free variables)
+        getattr(getattr(function, "__code__", None), "co_freevars", ()), getattr(function, "__closure__", None) or ()
+    ):
         if name == "revision":
             return cell.cell_contents
     return None

@@ -66,9 +66,11 @@ def _refusal(backup: Path, reason: str) -> str:
     clause = reason.split("; ")[0].rstrip(".")
     for subject in (str(backup), "The database"):
         if clause.startswith(subject + " "):
-            clause = "it" + clause[len(subject):]
-    return (f"Refusing to restore {backup}: {clause}; pick another backup (starpunk-db backups lists them), "
-            "the live database was not touched.")
+            clause = "it" + clause[len(subject) :]
+    return (
+        f"Refusing to restore {backup}: {clause}; pick another backup (starpunk-db backups lists them), "
+        "the live database was not touched."
+    )
 
 
 def _live_label(connection, database: Path) -> detection.DatabaseState:
@@ -114,7 +116,9 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
                         "which SQLite cannot copy in place; stop StarPunk, set the live file's journal mode to DELETE "
                         "(sqlite3 FILE 'PRAGMA journal_mode=DELETE') and restore again. Nothing was changed."
                     )
-                previous = _live_label(connection, database) if existed else detection.DatabaseState("missing", None, managed=False)
+                previous = (
+                    _live_label(connection, database) if existed else detection.DatabaseState("missing", None, managed=False)
+                )
                 if existed:
                     require_room(database, backup=True)
             finally:

@@ -70,7 +70,9 @@ def examine(database_url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> St
     return StampExamination(path, versions, tuple(findings), detected, undetectable)
 
 
-def stamp_detected(database_url: str, state: detection.DatabaseState, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> UpgradeReport:
+def stamp_detected(
+    database_url: str, state: detection.DatabaseState, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+) -> UpgradeReport:
     """Adopt an unmanaged file at the revision detection found, running no revision."""
     return upgrade_database(database_url, state.revision, busy_timeout=busy_timeout)
 
@@ -109,8 +111,9 @@ def restamp(
             transaction = connection.begin()  # rolled back as the connection closes, unless committed below
             previous = tuple(version_rows(connection) or ())
             if path.exists() and path.stat().st_size > 0:
-                label = detection.DatabaseState(previous[0] if previous else "unstamped", previous[0] if previous else None,
-                                               managed=bool(previous))
+                label = detection.DatabaseState(
+                    previous[0] if previous else "unstamped", previous[0] if previous else None, managed=bool(previous)
+                )
                 journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
                 require_room(path, backup=True)
                 backup = backup_path(path, label.label)  # named first: the clean-up knows it whatever happens

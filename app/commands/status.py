@@ -64,5 +64,3 @@ def revisions_between(current: str | None, target: str) -> list[Any]:
 
     script = ScriptDirectory.from_config(alembic_config(""))
     return list(reversed(list(script.iterate_revisions(target, current))))
-
-

@@ -20,9 +20,10 @@ import contextlib
 import logging
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
 from sqlalchemy.engine import Connection, Engine
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class UpgradeOptions:
@@ -67,9 +69,7 @@ class UpgradeOptions:
             busy_timeout = -1.0
         if not 0 <= busy_timeout < float("inf"):
             shown = f"-x busy_timeout={given}" if "busy_timeout" not in attributes else f"busy_timeout {given!r}"
-            raise UpgradeRefused(
-                f"{shown} is not a number of seconds; give one, e.g. -x busy_timeout={DEFAULT_BUSY_TIMEOUT:g}."
-            )
+            raise UpgradeRefused(f"{shown} is not a number of seconds; give one, e.g. -x busy_timeout={DEFAULT_BUSY_TIMEOUT:g}.")
         return cls(backup=bool(backup), busy_timeout=busy_timeout)
 
 
@@ -138,8 +138,15 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
             raise
 
 
-def _run(context: EnvironmentContext, configure: Callable[..., None], options: UpgradeOptions, path: Path | None,
-         writes: bool, report: UpgradeReport, attempt: refusals.Attempt) -> None:
+def _run(
+    context: EnvironmentContext,
+    configure: Callable[..., None],
+    options: UpgradeOptions,
+    path: Path | None,
+    writes: bool,
+    report: UpgradeReport,
+    attempt: refusals.Attempt,
+) -> None:
     with _connection(context, options, path, writes) as connection:
         # dont_mutate: Alembic would otherwise create alembic_version even for `check`.
         configure(connection=connection, on_version_apply=report.step_applied, **({} if writes else {"dont_mutate": True}))
@@ -198,8 +205,15 @@ def _roll_back(connection: Connection, transaction: Any) -> None:
         raw.rollback()
 
 
-def _migrate(connection: Connection, context: EnvironmentContext, migration_context: MigrationContext,
-             options: UpgradeOptions, path: Path | None, report: UpgradeReport, attempt: refusals.Attempt) -> None:
+def _migrate(
+    connection: Connection,
+    context: EnvironmentContext,
+    migration_context: MigrationContext,
+    options: UpgradeOptions,
+    path: Path | None,
+    report: UpgradeReport,
+    attempt: refusals.Attempt,
+) -> None:
     """One attempt, inside the caller's transaction: nothing here commits."""
     report.applied.clear()
     attempt.running = None

@@ -72,8 +72,6 @@ def all_starpunk_names(references: tuple[RevisionReference, ...]) -> SchemaShape
     return SchemaShape(tables, indexes, triggers, {}, {})
 
 
-
-
 def reference_at(revision: str | None, script_location: Path = SCRIPT_LOCATION) -> RevisionReference:
     """What the chain holds after `revision` (None: the empty base)."""
     return next(reference for reference in revision_references(script_location) if reference.revision == revision)

@@ -12,7 +12,8 @@ revisions in memory.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ContextManager
+from contextlib import AbstractContextManager as ContextManager
+from typing import TYPE_CHECKING, Any
 
 from alembic.operations import MigrateOperation, Operations
 

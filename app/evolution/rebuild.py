@@ -24,10 +24,11 @@ import contextlib
 import logging
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..schema.sqlite_objects import TableTraits, Trigger, View, quote, read_objects
 
@@ -90,9 +91,7 @@ class TableSnapshot:
         batch_impl.table_kwargs.setdefault("sqlite_autoincrement", self.autoincrement)
         if self.autoincrement:
             operations.execute(f"CREATE TEMP TABLE IF NOT EXISTS {SEQUENCE_KEEPER.split('.')[1]} (name TEXT, seq INTEGER)")
-            operations.execute(
-                f"INSERT INTO {SEQUENCE_KEEPER} SELECT name, seq FROM sqlite_sequence WHERE name = '{self.table}'"
-            )
+            operations.execute(f"INSERT INTO {SEQUENCE_KEEPER} SELECT name, seq FROM sqlite_sequence WHERE name = '{self.table}'")
         for item in reversed(self.dependents):
             operations.execute(item.drop_sql)
 
@@ -146,11 +145,15 @@ class TableSnapshot:
 
 
 def _index_columns(connection: Connection, index: str) -> tuple[str, ...]:
-    return tuple(row[0] or "" for row in connection.exec_driver_sql("SELECT name FROM pragma_index_info(?) ORDER BY seqno", (index,)))
+    return tuple(
+        row[0] or "" for row in connection.exec_driver_sql("SELECT name FROM pragma_index_info(?) ORDER BY seqno", (index,))
+    )
 
 
 @contextlib.contextmanager
-def rebuild_table(operations: Operations, table_name: str, recreate: str = "auto", **batch_arguments: Any) -> Iterator[BatchOperations]:
+def rebuild_table(
+    operations: Operations, table_name: str, recreate: str = "auto", **batch_arguments: Any
+) -> Iterator[BatchOperations]:
     """`op.batch_alter_table` that keeps AUTOINCREMENT, the sequence, CHECKs, foreign-key
     actions, indexes as defined, triggers and views (`recreate` as in batch_alter_table:
     "auto" rebuilds only when ALTER TABLE cannot do it)."""
@@ -181,7 +184,9 @@ def _reflected(operations: Operations, connection: Connection, table_name: str) 
     import sqlalchemy
 
     table = sqlalchemy.Table(
-        table_name, sqlalchemy.MetaData(), autoload_with=connection,
+        table_name,
+        sqlalchemy.MetaData(),
+        autoload_with=connection,
         listeners=[("column_reflect", operations.impl.autogen_column_reflect)],
     )
     for check in [c for c in table.constraints if isinstance(c, sqlalchemy.CheckConstraint) and not c.name]:

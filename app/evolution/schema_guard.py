@@ -22,10 +22,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
 
@@ -118,7 +119,9 @@ class SchemaGuard:
                 lacking.append(f"the {item.kind} {name} as defined there")
         for table in metadata.tables.values():
             if table.name in after.traits:
-                lacking += [f"{what} of the table {table.name}" for what in _model_traits(table).lost_in(after.traits[table.name])]
+                lacking += [
+                    f"{what} of the table {table.name}" for what in _model_traits(table).lost_in(after.traits[table.name])
+                ]
         if lacking:
             self._refuse(
                 f"after {self.last_step} the database lacks {_and(lacking)}, which the models declare",

@@ -9,7 +9,7 @@ import signal
 import sqlite3
 import stat
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import interrupts
@@ -20,7 +20,7 @@ from .locations import sqlite_uri
 def backup_path(path: Path, label: str) -> Path:
     """`<file>.backup-<label>-<UTC time>` (the label: the revision or detected state), next to the database; never
     the name of an existing file."""
-    moment = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    moment = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = path.with_name(f"{path.name}.backup-{label}-{moment}")
     attempt = 1
     while target.exists() or _partial(target).exists():
@@ -92,8 +92,9 @@ def _copy_with(copy_program: str, path: Path, partial: Path) -> None:
     process = None
     try:
         with interrupts.interrupts_held():  # a signal inside Popen would lose the child, still copying
-            process = subprocess.Popen([copy_program, "--", str(path), str(partial)],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            process = subprocess.Popen(
+                [copy_program, "--", str(path), str(partial)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
         _, errors = process.communicate()
     except BaseException:
         if process is not None:

@@ -25,7 +25,9 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 def check_database_file(path: Path) -> None:
     """Refuse what SQLite would misread or damage: a folder, a non-database, a truncated file."""
     if path.is_dir():
-        raise UpgradeRefused(f"{path} is a folder, not a database file; give the path of StarPunk's database file (usually data/starpunk.db).")
+        raise UpgradeRefused(
+            f"{path} is a folder, not a database file; give the path of StarPunk's database file (usually data/starpunk.db)."
+        )
     if not path.exists():
         if not path.parent.is_dir():
             raise UpgradeRefused(f"The folder {path.parent} does not exist; create it or check DATABASE_URL / DATABASE_PATH.")
@@ -72,7 +74,9 @@ def require_database_file(database_url: str) -> Path:
     try:
         backend = sqlalchemy.make_url(database_url).get_backend_name()
     except Exception:
-        raise UpgradeRefused(f"{database_url!r} is neither a file path nor a database URL; give the path of StarPunk's database file.") from None
+        raise UpgradeRefused(
+            f"{database_url!r} is neither a file path nor a database URL; give the path of StarPunk's database file."
+        ) from None
     if backend == "sqlite":
         raise UpgradeRefused(
             f"{database_url} is an in-memory database, gone when the command ends; give the path of StarPunk's database file."

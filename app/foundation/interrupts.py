@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 INTERRUPTED = "Interrupted; nothing was changed (the database is as it was)."
 
@@ -103,4 +103,3 @@ def interrupts_as_exceptions() -> Iterator[None]:
 def interrupt_received() -> bool:
     """Whether a signal arrived inside the current `interrupts_as_exceptions()` block."""
     return _interrupts.received is not None
-

@@ -17,9 +17,9 @@ import errno
 import logging
 import re
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from .errors import UpgradeRefused
 from .interrupts import INTERRUPTED, interrupt_received
@@ -101,7 +101,7 @@ def _sqlite_sentence(error: sqlite3.Error, attempt: Attempt) -> str:
         return f"{where} is damaged ({text}); restore it from a backup."
     if name.startswith("SQLITE_CANTOPEN"):
         return f"{where} cannot be opened; check that the path and its folder exist and are readable by this user."
-    if name.startswith("SQLITE_FULL") or name.startswith("SQLITE_IOERR_WRITE") and "full" in text:
+    if name.startswith("SQLITE_FULL") or (name.startswith("SQLITE_IOERR_WRITE") and "full" in text):
         return _no_room(attempt)
     if name.startswith(("SQLITE_PERM", "SQLITE_AUTH")):
         return f"{where} cannot be read by this user (permission denied); run as the user that owns StarPunk's data."
@@ -156,8 +156,10 @@ def _no_room(attempt: Attempt) -> str:
 
 
 def _known(error: BaseException) -> bool:
-    return isinstance(error, KeyboardInterrupt | OSError) or _sqlite_error(error) is not None or (
-        type(error).__module__.startswith(("alembic", "sqlalchemy"))
+    return (
+        isinstance(error, KeyboardInterrupt | OSError)
+        or _sqlite_error(error) is not None
+        or (type(error).__module__.startswith(("alembic", "sqlalchemy")))
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 # What people call the StarPunk releases whose schema each revision is.
 RELEASE_NAMES: Mapping[str | None, str] = {

@@ -6,8 +6,9 @@ files come from is known by names only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -58,7 +59,9 @@ class SchemaShape:
             triggers={name: table for kind, name, table, _ in objects if kind == "trigger"},
             foreign_keys={name: frozenset(keys) for name, keys in foreign_keys.items()},
             # (A trigger named like a shadow table, notes_fts_delete, is StarPunk's own.)
-            definitions={name: sql for kind, name, _, sql in objects if sql and not (kind != "trigger" and belongs_to_sqlite(name))},
+            definitions={
+                name: sql for kind, name, _, sql in objects if sql and not (kind != "trigger" and belongs_to_sqlite(name))
+            },
         )
 
     def without_bookkeeping(self) -> SchemaShape:
@@ -73,9 +76,7 @@ class SchemaShape:
 
 def recorded_migrations(connection: Connection) -> tuple[str, ...]:
     """StarPunk's schema_migrations rows, oldest first; empty when the table does not exist."""
-    exists = connection.exec_driver_sql(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-    ).first()
+    exists = connection.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").first()
     if not exists:
         return ()
     return tuple(row[0] for row in connection.exec_driver_sql("SELECT migration_name FROM schema_migrations ORDER BY id"))
@@ -88,9 +89,7 @@ def migration_prefix(migration_name: str) -> str:
 
 def version_rows(connection: Connection) -> list[str] | None:
     """The rows of alembic_version; None when the table does not exist."""
-    exists = connection.exec_driver_sql(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
-    ).first()
+    exists = connection.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'").first()
     if not exists:
         return None
     return [row[0] for row in connection.exec_driver_sql("SELECT version_num FROM alembic_version")]

@@ -13,8 +13,9 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Mapping
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
@@ -85,8 +86,7 @@ def read_objects(connection: Connection) -> dict[str, SQLiteObject]:
     """The triggers, views and virtual tables of a database, by name, in creation order."""
     found: dict[str, SQLiteObject] = {}
     for kind, name, sql in connection.exec_driver_sql(
-        "SELECT type, name, sql FROM sqlite_master WHERE type IN ('trigger', 'view', 'table') "
-        "AND sql IS NOT NULL ORDER BY rowid"
+        "SELECT type, name, sql FROM sqlite_master WHERE type IN ('trigger', 'view', 'table') AND sql IS NOT NULL ORDER BY rowid"
     ):
         if kind == "trigger":
             found[name] = Trigger(name, sql)
@@ -135,7 +135,11 @@ class TableTraits:
         lost = ["AUTOINCREMENT"] if self.autoincrement and not other.autoincrement else []
         lost += [f"CHECK ({check})" for check in sorted(self.checks - other.checks)]
         for column, parent, on_delete, on_update in sorted(self.foreign_keys - other.foreign_keys):
-            actions = [f"ON {event} {action}" for event, action in (("DELETE", on_delete), ("UPDATE", on_update)) if action != "NO ACTION"]
+            actions = [
+                f"ON {event} {action}"
+                for event, action in (("DELETE", on_delete), ("UPDATE", on_update))
+                if action != "NO ACTION"
+            ]
             lost.append(f"the foreign key {column} -> {parent}" + (f" ({' '.join(actions)})" if actions else ""))
         return lost
 
