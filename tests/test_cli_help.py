@@ -11,7 +11,7 @@ from starpunk_migrations.cli import main as cli
 
 from conftest import CHAIN, HEAD, run
 
-COMMANDS = ["status", "history", "upgrade", "downgrade", "stamp", "backups", "restore"]
+COMMANDS = ["status", "history", "check", "upgrade", "downgrade", "stamp", "backups", "restore"]
 WRITERS = {"upgrade", "downgrade", "stamp", "restore"}
 
 
@@ -23,7 +23,7 @@ def test_starpunk_db_alone_prints_help_naming_every_command_the_database_and_bac
         assert f"\n    {command}" in result.stdout
     text = " ".join(result.stdout.split())
     assert "else $DATABASE_URL, else $DATABASE_PATH, else data/starpunk.db" in text
-    assert "Read only: status, history, backups" in text and "Writes: upgrade, downgrade, stamp, restore" in text
+    assert "Read only: status, history, check, backups" in text and "Writes: upgrade, downgrade, stamp, restore" in text
     assert "next to the database file, as <file>.backup-<revision or state>-<UTC time>" in text
     assert list(tmp_path.iterdir()) == []  # no data/ folder made for showing help
 

@@ -34,8 +34,9 @@ def test_without_yes_it_lists_the_losses_and_changes_nothing(tmp_path):
         assert f"           cannot bring back: {LOSSES[revision]}" in result.stdout
     assert result.stderr.strip() == (
         "starpunk-db: this downgrade loses what is listed above and nothing was changed; "
-        "run it again with --yes to go ahead (a backup is written first)."
+        f"run `starpunk-db downgrade --to {TARGET} --yes {database}` to go ahead (a backup is written first)."
     )
+    assert "Backup:" not in result.stdout  # it said what will happen, and no backup is written
     assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
 
 
@@ -77,9 +78,9 @@ def test_an_unknown_or_newer_target_is_refused_untouched(tmp_path):
     newer = run("starpunk-db", "downgrade", "--to", HEAD, "--yes", str(database))
 
     assert unknown.returncode == newer.returncode == 1
-    assert unknown.stderr.startswith("starpunk-db: There is no revision 'no-such'; `starpunk-db history` lists them")
+    assert unknown.stderr.startswith(f"starpunk-db: There is no revision 'no-such'; `starpunk-db history {database}` lists them")
     assert newer.stderr.strip() == (
-        f"starpunk-db: Revision {HEAD} is newer than the database's revision 004; use `starpunk-db upgrade --to {HEAD}`."
+        f"starpunk-db: Revision {HEAD} is newer than the database's revision 004; use `starpunk-db upgrade --to {HEAD} {database}`."
     )
     assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
 

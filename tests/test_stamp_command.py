@@ -69,7 +69,7 @@ def test_a_wrong_stamp_is_refused_by_upgrade_and_stamp_corrects_it_after_a_backu
 
     assert refused.returncode == 1
     assert f"stamped {CHAIN[-2]}, but its schema is not that revision's" in refused.stderr
-    assert f"run `starpunk-db stamp` to stamp {HEAD}" in refused.stderr
+    assert f"run `starpunk-db stamp {database}` to stamp {HEAD}" in refused.stderr
     assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
 
     fixed = run("starpunk-db", "stamp", str(database))
@@ -148,7 +148,8 @@ def test_stamp_refuses_an_unknown_revision_a_missing_file_and_another_applicatio
     missing = run("starpunk-db", "stamp", str(tmp_path / "none.db"))
     foreign = run("starpunk-db", "stamp", str(other))
 
-    assert unknown.stderr.strip() == "starpunk-db: There is no revision 'no-such'; `starpunk-db history` lists them."
+    assert unknown.stderr.strip() == f"starpunk-db: There is no revision 'no-such'; `starpunk-db history {database}` lists them."
+    assert unknown.stdout == ""  # refused before "Stamping no-such ..." is announced
     assert missing.stderr.strip() == f"starpunk-db: There is no database at {tmp_path / 'none.db'}; nothing to stamp."
     assert "it belongs to another application" in foreign.stderr
     assert unknown.returncode == missing.returncode == foreign.returncode == 1

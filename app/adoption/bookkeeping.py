@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..evolution.chain import all_starpunk_names, revision_references
+from ..foundation.advice import command
 from ..foundation.errors import UpgradeRefused
 from ..foundation.locations import SCRIPT_LOCATION
-from ..foundation.refusals import STAMP_COMMAND
 from ..schema.shape import SchemaShape, version_rows
 from . import detection
 
@@ -53,8 +53,8 @@ def _what_detection_finds(connection: Connection, script_location: Path) -> tupl
 
 def _fix(detected: str | None) -> str:
     if detected is None:
-        return f"restore a backup, or stamp the right revision with `{STAMP_COMMAND} --force REV`"
-    return f"run `{STAMP_COMMAND}` to stamp {detected} (what detection finds), or `{STAMP_COMMAND} --force REV`"
+        return f"restore a backup, or stamp the right revision with {command('stamp --force REV')}"
+    return f"run {command('stamp')} to stamp {detected} (what detection finds), or {command('stamp --force REV')}"
 
 
 def check_stamp(connection: Connection, script_location: Path = SCRIPT_LOCATION, *, compare_schema: bool = True) -> None:

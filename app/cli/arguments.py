@@ -5,48 +5,61 @@ from __future__ import annotations
 import argparse
 import textwrap
 
+from ..foundation.advice import STARPUNK_DB
 from ..foundation.locations import DEFAULT_BUSY_TIMEOUT
 from ..foundation.scripts import head_revision
 
-DATABASE_HELP = (
-    "Database: the SQLite file named on the command line (a path, whatever characters it holds, "
-    "or a sqlite:/// URL), else $DATABASE_URL, else $DATABASE_PATH, else data/starpunk.db in the "
-    "current folder."
-)
-BACKUP_HELP = (
-    "Backups:  written next to the database file, as <file>.backup-<revision or state>-<UTC time>, "
-    "never deleted for you; `starpunk-db backups` lists them, `starpunk-db restore` goes back to one."
-)
-OVERVIEW = f"""\
-Read only:  status, history, backups (and upgrade --dry-run / --sql, any --dry-run).
+# Where the database comes from when the command line names none.
+FROM_THE_ENVIRONMENT = "$DATABASE_URL, else $DATABASE_PATH, else data/starpunk.db in the current folder"
+
+
+def _database_help(default: str) -> str:
+    return (
+        "Database: the SQLite file named on the command line (a path, whatever characters it holds, "
+        f"or a sqlite:/// URL), else {default}."
+    )
+
+
+def _backup_help(program: str) -> str:
+    return (
+        "Backups:  written next to the database file, as <file>.backup-<revision or state>-<UTC time>, "
+        f"never deleted for you; `{program} backups` lists them, `{program} restore` goes back to one."
+    )
+
+
+def _overview(program: str, database_default: str) -> str:
+    return f"""\
+Read only:  status, history, check, backups (and upgrade --dry-run / --sql, any --dry-run).
 Writes:     upgrade, downgrade, stamp, restore; each backs the file up first (upgrade: unless --no-backup).
 
-{textwrap.fill(DATABASE_HELP, 96, subsequent_indent="          ")}
-{textwrap.fill(BACKUP_HELP, 96, subsequent_indent="          ")}
+{textwrap.fill(_database_help(database_default), 96, subsequent_indent="          ")}
+{textwrap.fill(_backup_help(program), 96, subsequent_indent="          ")}
 
 Exit status: 0 done, or nothing to do; 1 refused: one sentence on stderr says what was found and
 what to do, and the database was not changed; 2 the command line itself is wrong.
-`starpunk-db COMMAND --help` says what a command reads and writes."""
+`{program} COMMAND --help` says what a command reads and writes."""
 
 
-def _version() -> str:
+def _version(program: str) -> str:
     from importlib import metadata
 
     try:
         installed = metadata.version("starpunk-migrations")
     except metadata.PackageNotFoundError:
         installed = "(not installed)"
-    return f"starpunk-db {installed}, schema head {head_revision()}"
+    return f"{program} {installed}, schema head {head_revision()}"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(program: str = STARPUNK_DB, database_default: str = FROM_THE_ENVIRONMENT) -> argparse.ArgumentParser:
+    """The command line of `program` (`starpunk-db`, or `flask db`, whose database comes from
+    the application's configuration first: `database_default` says so in the help)."""
     parser = argparse.ArgumentParser(
-        prog="starpunk-db",
+        prog=program,
         description="StarPunk's database: what it is, and every change to it, for operators.",
-        epilog=OVERVIEW,
+        epilog=_overview(program, database_default),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action="version", version=_version(program))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, summary: str, details: str) -> argparse.ArgumentParser:
@@ -54,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
             [
                 summary[0].upper() + summary[1:] + ".",
                 textwrap.fill(details, 96),
-                textwrap.fill(DATABASE_HELP, 96, subsequent_indent="          ")
+                textwrap.fill(_database_help(database_default), 96, subsequent_indent="          ")
                 + "\n"
-                + textwrap.fill(BACKUP_HELP, 96, subsequent_indent="          "),
+                + textwrap.fill(_backup_help(program), 96, subsequent_indent="          "),
             ]
         )
         return commands.add_parser(
@@ -86,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
         "Read-only: never writes.",
     )
     history.add_argument("database", nargs="?", metavar="PATH_OR_URL")
+
+    check = command(
+        "check",
+        "whether the database is at head and its schema is what the models declare",
+        "Read-only: never writes. Exit status 0 when both hold; else 1, with a sentence saying what "
+        "differs (revisions pending, or the schema's differences from the models).",
+    )
+    check.add_argument("database", nargs="?", metavar="PATH_OR_URL")
 
     upgrade = command(
         "upgrade",

@@ -1,8 +1,10 @@
-"""`starpunk-db`: the StarPunk database, for operators: state, history, upgrade, downgrade,
-stamp, backups, restore. `starpunk-db` alone, or `starpunk-db COMMAND --help`, says more.
+"""`starpunk-db`: the StarPunk database, for operators: state, history, check, upgrade,
+downgrade, stamp, backups, restore. `starpunk-db` alone, or `starpunk-db COMMAND --help`, says more.
 
 This module runs a parsed command line and prints what it did; the arguments are in
 cli.arguments, the wording of states and plans in cli.printing, the work in commands/.
+`flask db` runs the same command lines here (the `flask` module), under its own name and
+with the application's database as the default.
 """
 
 from __future__ import annotations
@@ -12,36 +14,50 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..commands.status import MISSING, read_status
 from ..commands.upgrade import upgrade_database
-from ..foundation import interrupts, refusals
+from ..foundation import advice, interrupts, refusals
 from ..foundation.database_files import require_database_file
 from ..foundation.errors import UpgradeRefused
 from ..foundation.locations import as_database_url, database_file, resolve_database_url
 from ..foundation.scripts import head_revision
-from .arguments import build_parser
+from .arguments import FROM_THE_ENVIRONMENT, build_parser
 from .printing import described, print_plan, print_sql, print_status, progress_on_stdout, size
 
 
-def _database_url(argument: str | None, *, create_folder: bool = True) -> str:
-    if argument is None:
-        return resolve_database_url(create_folder=create_folder)
-    return as_database_url(argument)
+def _from_the_environment(create_folder: bool) -> str:
+    return resolve_database_url(create_folder=create_folder)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(
+    argv: list[str] | None = None,
+    *,
+    program: str = advice.STARPUNK_DB,
+    default_database: Callable[[bool], str] = _from_the_environment,
+    database_default: str = FROM_THE_ENVIRONMENT,
+) -> int:
+    """Run one command line; the exit status. `default_database(create_folder)` is the
+    database when the command line names none (`database_default` says which, for the help)."""
+    parser = build_parser(program, database_default)
     arguments = parser.parse_args(argv)
     if arguments.command is None:
         parser.print_help()
         return 0
     try:
-        with interrupts.interrupts_as_exceptions(), refusals.boundary(refusals.Attempt(action=arguments.command)):
-            return _run(arguments)
+        with (
+            advice.advising_as(program, arguments.database),
+            interrupts.interrupts_as_exceptions(),
+            refusals.boundary(refusals.Attempt(action=arguments.command)),
+        ):
+            # Only an upgrade creates the default's folder, data/.
+            writes = arguments.command == "upgrade" and not (arguments.dry_run or arguments.sql)
+            named = arguments.database
+            return _run(arguments, as_database_url(named) if named is not None else default_database(writes))
     except UpgradeRefused as refusal:
-        print(f"starpunk-db: {refusal}", file=sys.stderr)
+        print(f"{program}: {refusal}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # Output piped into a reader that stopped early (`| head`): stop quietly, as cat does;
@@ -50,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _run(arguments: argparse.Namespace) -> int:
-    writes = arguments.command == "upgrade" and not (arguments.dry_run or arguments.sql)
-    database_url = _database_url(arguments.database, create_folder=writes)
+def _run(arguments: argparse.Namespace, database_url: str) -> int:
     if arguments.command == "status":
         status = read_status(database_url)
         if arguments.json:
@@ -61,6 +75,8 @@ def _run(arguments: argparse.Namespace) -> int:
             print_status(status)
     elif arguments.command == "history":
         run_history(database_url)
+    elif arguments.command == "check":
+        run_check(database_url)
     elif arguments.command == "downgrade":
         return run_downgrade(database_url, arguments)
     elif arguments.command == "stamp":
@@ -117,6 +133,13 @@ def run_history(database_url: str) -> None:
         print(f"* the database's revision{'' if status.state.managed else ' (detected, not yet stamped)'}")
 
 
+def run_check(database_url: str) -> None:
+    from ..commands.check import check_database
+
+    report = check_database(database_url)
+    print(f"Checked:   {report.database} is at head ({report.revision}), and its schema is what the models declare.")
+
+
 def run_downgrade(database_url: str, arguments: argparse.Namespace) -> int:
     from ..commands.downgrade import downgrade_database, plan_downgrade
 
@@ -133,15 +156,16 @@ def run_downgrade(database_url: str, arguments: argparse.Namespace) -> int:
         print(f"Revert:    {entry.revision}  {entry.summary}")
         if entry.downgrade_loses:
             print(f"           cannot bring back: {entry.downgrade_loses}")
-    if status.path is not None:
+    goes_ahead = arguments.yes or not plan.losses
+    if status.path is not None and goes_ahead:
         print(f"Backup:    written first, next to the database ({status.path.name}.backup-...)")
     if arguments.dry_run:
         print("Dry run: nothing was written.")
         return 0
-    if plan.losses and not arguments.yes:
+    if not goes_ahead:
         print(
-            "starpunk-db: this downgrade loses what is listed above and nothing was changed; "
-            "run it again with --yes to go ahead (a backup is written first).",
+            f"{advice.program_name()}: this downgrade loses what is listed above and nothing was changed; "
+            f"run {advice.command(f'downgrade --to {arguments.to} --yes')} to go ahead (a backup is written first).",
             file=sys.stderr,
         )
         return 1
@@ -155,8 +179,10 @@ def run_downgrade(database_url: str, arguments: argparse.Namespace) -> int:
 
 
 def run_stamp(database_url: str, arguments: argparse.Namespace) -> int:
-    from ..commands.stamp import examine, restamp, stamp_detected
+    from ..commands.stamp import examine, require_known_revision, restamp, stamp_detected
 
+    if arguments.force:
+        require_known_revision(arguments.force)  # before anything is announced
     path = require_database_file(database_url)
     if not path.exists():
         raise UpgradeRefused(f"There is no database at {path}; nothing to stamp.")
@@ -177,7 +203,7 @@ def run_stamp(database_url: str, arguments: argparse.Namespace) -> int:
         if detected is None:
             raise UpgradeRefused(found.undetectable)
         if detected.revision is None:
-            print(f"Nothing to stamp: {path} holds no StarPunk table; `starpunk-db upgrade` creates the schema.")
+            print(f"Nothing to stamp: {path} holds no StarPunk table; {advice.command('upgrade')} creates the schema.")
             return 0
         if found.stamp_is_right:
             print(f"Nothing to do: {path} is stamped {found.versions[0]}, and its schema is that revision's.")
@@ -241,7 +267,7 @@ def run_restore(backup: Path, database: Path, busy_timeout: float) -> None:
         print(f"Backup:    none needed: there was no database at {database}.")
     print(f"Restored:  {database} now holds the backup's content (journal mode {report.journal_mode}).")
     if report.state.revision != head_revision():
-        print("Next:      StarPunk upgrades it at its next start; or run `starpunk-db upgrade` now.")
+        print(f"Next:      StarPunk upgrades it at its next start; or run {advice.command('upgrade')} now.")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from ..adoption import repairs
 from ..adoption.detection import DatabaseState
 from ..commands.status import MISSING, Status, revisions_between
+from ..foundation import advice
 from ..foundation.backup import backup_path
 from ..foundation.scripts import alembic_config
 
@@ -18,7 +19,7 @@ def print_status(status: Status) -> None:
     facts = status.as_dict()
     how = "managed by Alembic" if status.state.managed else "not yet managed by Alembic: detected from its schema"
     if status.state.name == MISSING:
-        how = "no file at this path; StarPunk's first start or `starpunk-db upgrade` creates it"
+        how = f"no file at this path; StarPunk's first start or {advice.command('upgrade')} creates it"
         # Only the default's folder, data/, is created by an upgrade.
         if status.path is not None and not status.path.parent.is_dir() and str(status.path) != "data/starpunk.db":
             how = f"no file at this path, nor its folder {status.path.parent}: create the folder, or check the path"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..evolution.revision_history import RevisionEntry, revision_history
+from ..foundation.advice import command
 from ..foundation.errors import UpgradeRefused
 from ..foundation.locations import DEFAULT_BUSY_TIMEOUT
 from ..foundation.scripts import alembic_config
@@ -34,14 +35,14 @@ def plan_downgrade(current: str | None, target: str) -> DowngradePlan:
     chain = [entry.revision for entry in history]
     wanted = None if target == "base" else target
     if wanted is not None and wanted not in chain:
-        raise UpgradeRefused(f"There is no revision {target!r}; `starpunk-db history` lists them ({', '.join(chain)}, or base).")
+        raise UpgradeRefused(f"There is no revision {target!r}; {command('history')} lists them ({', '.join(chain)}, or base).")
     if current is None:
         raise UpgradeRefused("The database has no revision yet (it is empty); there is nothing to downgrade.")
     position = chain.index(current)
     stop = -1 if wanted is None else chain.index(wanted)
     if stop > position:
         raise UpgradeRefused(
-            f"Revision {target} is newer than the database's revision {current}; use `starpunk-db upgrade --to {target}`."
+            f"Revision {target} is newer than the database's revision {current}; use {command(f'upgrade --to {target}')}."
         )
     return DowngradePlan(current, wanted, list(reversed(history[stop + 1 : position + 1])))
 

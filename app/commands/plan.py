@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..foundation.advice import command as suggested
 from ..foundation.errors import UpgradeRefused
 
 if TYPE_CHECKING:
@@ -77,12 +78,12 @@ def _target_refusal(error: Exception | None, state: DatabaseState, migration_con
         script.get_revisions(destination)
     except Exception:
         return UpgradeRefused(
-            f"There is no revision {destination!r}; `alembic history` lists them (or use head); nothing was changed."
+            f"There is no revision {destination!r}; {suggested('history')} lists them (or use head); nothing was changed."
         )
     if command == "upgrade" and _is_behind(state, migration_context):
         return UpgradeRefused(
             f"The database is at revision {state.revision}, past {destination}, and upgrade only moves forward; "
-            f"to go back, use `starpunk-db downgrade {destination}` (or `alembic downgrade {destination}`); nothing was changed."
+            f"to go back, use {suggested(f'downgrade --to {destination}')}; nothing was changed."
         )
     return UpgradeRefused(
         f"Cannot {command or 'migrate'} to {destination!r} from revision {state.revision}: {error}; nothing was changed."

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..adoption import detection
 from ..foundation import interrupts, reading
+from ..foundation.advice import command
 from ..foundation.backup import backup_path, discard_backup, require_room, write_backup
 from ..foundation.database_files import check_database_file, check_writable
 from ..foundation.engines import create_engine
@@ -43,7 +44,7 @@ class _Busy(Exception):
 def check_backup(backup: Path) -> detection.DatabaseState:
     """The backup's state, if it is a sound StarPunk database; else one sentence why not."""
     if not backup.is_file():
-        raise UpgradeRefused(f"Refusing to restore {backup}: there is no such file; `starpunk-db backups` lists the backups.")
+        raise UpgradeRefused(f"Refusing to restore {backup}: there is no such file; {command('backups')} lists the backups.")
     try:
         check_database_file(backup)
         connection = sqlite3.connect(reading.immutable_uri(backup), uri=True)
@@ -68,7 +69,7 @@ def _refusal(backup: Path, reason: str) -> str:
         if clause.startswith(subject + " "):
             clause = "it" + clause[len(subject) :]
     return (
-        f"Refusing to restore {backup}: {clause}; pick another backup (starpunk-db backups lists them), "
+        f"Refusing to restore {backup}: {clause}; pick another backup ({command('backups')} lists them), "
         "the live database was not touched."
     )
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..adoption import bookkeeping, detection, repairs
 from ..foundation import interrupts, reading
+from ..foundation.advice import command
 from ..foundation.backup import backup_path, discard_backup, require_room, write_backup
 from ..foundation.database_files import check_database_file, check_writable, require_database_file
 from ..foundation.engines import create_engine
@@ -77,6 +78,14 @@ def stamp_detected(
     return upgrade_database(database_url, state.revision, busy_timeout=busy_timeout)
 
 
+def require_known_revision(revision: str) -> None:
+    """Refuse a revision the scripts do not have, before anything is announced or written."""
+    from alembic.script import ScriptDirectory
+
+    if revision not in {entry.revision for entry in ScriptDirectory(str(SCRIPT_LOCATION)).walk_revisions()}:
+        raise UpgradeRefused(f"There is no revision {revision!r}; {command('history')} lists them.")
+
+
 @dataclass(frozen=True)
 class StampReport:
     database: Path
@@ -98,9 +107,8 @@ def restamp(
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
+    require_known_revision(revision)
     script = ScriptDirectory(str(SCRIPT_LOCATION))
-    if revision not in {entry.revision for entry in script.walk_revisions()}:
-        raise UpgradeRefused(f"There is no revision {revision!r}; `starpunk-db history` lists them.")
     path = require_database_file(database_url)
     check_database_file(path)
     check_writable(path)

@@ -185,7 +185,7 @@ def _run(
                 if not report.committed:
                     _roll_back(connection, transaction)
             # Readers kept SQLite from writing: everything is released; try again shortly.
-            log.info("readers still hold %s; trying again", attempt.subject)
+            log.info("readers still hold %s; trying again", attempt.named)
             if time.monotonic() - started + READER_PAUSE > patience:
                 raise UpgradeRefused(
                     f"{attempt.subject} is open in another program that keeps reading it (a running StarPunk worker, "

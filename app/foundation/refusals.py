@@ -26,9 +26,6 @@ from .interrupts import INTERRUPTED, interrupt_received
 
 log = logging.getLogger(__name__)
 
-# What points an operator at the fix for wrong bookkeeping (see adoption.bookkeeping).
-STAMP_COMMAND = "starpunk-db stamp"
-
 
 @dataclass
 class Attempt:
@@ -44,7 +41,13 @@ class Attempt:
 
     @property
     def subject(self) -> str:
+        """The database, as the first words of a sentence."""
         return str(self.where) if self.where else "The database"
+
+    @property
+    def named(self) -> str:
+        """The database, as named within a sentence."""
+        return str(self.where) if self.where else "the database"
 
 
 def _sqlite_error(error: BaseException) -> sqlite3.Error | None:
@@ -57,7 +60,7 @@ _USER_OBJECT = re.compile(r"error in (view|trigger|index) (\S+?):? ", re.IGNOREC
 
 def sentence(error: BaseException, attempt: Attempt) -> str:
     """One sentence for `error`: what was found and what to do."""
-    where = attempt.subject
+    where = attempt.named
     if isinstance(error, KeyboardInterrupt) or interrupt_received():
         return INTERRUPTED
     if isinstance(error, UpgradeRefused):
@@ -107,12 +110,12 @@ def _sqlite_sentence(error: sqlite3.Error, attempt: Attempt) -> str:
         return f"{where} cannot be read by this user (permission denied); run as the user that owns StarPunk's data."
     if name.startswith("SQLITE_IOERR"):
         return (
-            f"Reading or writing {where} failed ({text}): the disk is full, a file-size limit (ulimit -f) was "
+            f"Reading or writing {attempt.named} failed ({text}): the disk is full, a file-size limit (ulimit -f) was "
             "reached, or the disk is failing; nothing was changed: free some space or raise the limit, and try again."
         )
     if attempt.running:
         return _revision_sentence(error, attempt)
-    return f"SQLite refused {where} ({text}); nothing was changed."
+    return f"SQLite refused {attempt.named} ({text}); nothing was changed."
 
 
 def _revision_sentence(error: sqlite3.Error, attempt: Attempt) -> str:
@@ -127,11 +130,11 @@ def _revision_sentence(error: sqlite3.Error, attempt: Attempt) -> str:
         )
     if isinstance(error, sqlite3.IntegrityError):
         return (
-            f"{attempt.running} failed on the data in {attempt.subject} ({text}); nothing was changed: "
+            f"{attempt.running} failed on the data in {attempt.named} ({text}); nothing was changed: "
             "correct the rows it names (or restore a backup if they are damaged) and run the upgrade again."
         )
     return (
-        f"{attempt.running} failed on {attempt.subject} ({text}); nothing was changed: if you added your own "
+        f"{attempt.running} failed on {attempt.named} ({text}); nothing was changed: if you added your own "
         "objects to StarPunk's tables, drop them and run the upgrade again; otherwise please report this as a bug."
     )
 
@@ -150,7 +153,7 @@ def _os_sentence(error: OSError, attempt: Attempt) -> str:
 
 def _no_room(attempt: Attempt) -> str:
     return (
-        f"There was no room to write {attempt.subject} or its backup (the disk is full, or a file-size limit was "
+        f"There was no room to write {attempt.named} or its backup (the disk is full, or a file-size limit was "
         "reached); nothing was changed and nothing was left behind: free some space (or raise the limit) and try again."
     )
 
@@ -178,7 +181,7 @@ def boundary(attempt: Attempt) -> Iterator[Attempt]:
     except (Exception, KeyboardInterrupt) as error:
         if attempt.foreign_exceptions_pass and not _known(error):
             raise
-        log.debug("%s of %s refused", attempt.action, attempt.subject, exc_info=error)
+        log.debug("%s of %s refused", attempt.action, attempt.named, exc_info=error)
         raise UpgradeRefused(sentence(error, attempt)) from error
 
 

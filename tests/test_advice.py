@@ -1,0 +1,120 @@
+"""Advice that works where it is given: every `starpunk-db ...` command a refusal suggests
+runs as written (no usage error; done, or refused with one sentence of its own), and so does
+the advice that refusal gives in turn. Plans and announcements say only what will happen."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from starpunk_migrations.foundation.refusals import Attempt, sentence
+
+from conftest import CHAIN, HEAD, run
+from faults import sentence_of
+from starpunk_history import build
+
+SUGGESTED = re.compile(r"`(starpunk-db [^`]*)`")
+
+
+def wrongly_stamped(database: Path) -> None:
+    db = sqlite3.connect(database)
+    db.execute("UPDATE alembic_version SET version_num = ?", (CHAIN[-2],))
+    db.commit()
+    db.close()
+
+
+def damaged(path: Path) -> None:
+    path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 84)
+
+
+# What the operator typed, on which file, and what was done to the file first.
+REFUSALS = {
+    "an unknown upgrade target": ("v1.3", None, ["upgrade", "--to", "042"]),
+    "an upgrade target behind the file": ("v1.4", "at head", ["upgrade", "--to", "005"]),
+    "an unknown downgrade target": ("v1.4", "at head", ["downgrade", "--to", "no-such"]),
+    "a downgrade target ahead of the file": ("v1.0", None, ["downgrade", "--to", HEAD]),
+    "a downgrade that loses data, without --yes": ("v1.4", "at head", ["downgrade", "--to", CHAIN[-3]]),
+    "a stamp of an unknown revision": ("v1.4", None, ["stamp", "--force", "999"]),
+    "a stamp that does not tell the truth": ("v1.4", "wrongly stamped", ["upgrade"]),
+    "a backup that is not there": ("v1.4", None, ["restore", "starpunk.db.backup-none"]),
+    "a damaged backup": ("v1.4", "damaged backup", ["restore", "starpunk.db.backup-damaged"]),
+    "a check of an outdated file": ("v1.3", None, ["check"]),
+}
+
+
+def prepared(folder: Path, state: str, preparation: str | None) -> Path:
+    database = build(folder / "starpunk.db", state)
+    if preparation in ("at head", "wrongly stamped"):
+        assert run("starpunk-db", "upgrade", "--no-backup", str(database)).returncode == 0
+    if preparation == "wrongly stamped":
+        wrongly_stamped(database)
+    if preparation == "damaged backup":
+        damaged(folder / "starpunk.db.backup-damaged")
+    return database
+
+
+def refuse(arguments: list[str], folder: Path) -> str:
+    result = run("starpunk-db", *arguments, cwd=folder)
+    assert result.returncode == 1, result.stdout + result.stderr
+    return sentence_of(result, "starpunk-db")
+
+
+def run_as_written(suggestion: str, folder: Path) -> str:
+    """The suggestion pasted into a shell: it parses, and either does its work or refuses in
+    one sentence (returned)."""
+    result = run(*shlex.split(suggestion), cwd=folder)
+    assert "usage:" not in result.stderr, f"{suggestion!r} is not a valid command line: {result.stderr}"
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    assert result.returncode in (0, 1), result.stderr
+    return sentence_of(result, "starpunk-db") if result.returncode else ""
+
+
+@pytest.mark.parametrize("refusal", REFUSALS)
+def test_every_command_a_refusal_suggests_runs_as_written(tmp_path, refusal):
+    state, preparation, arguments = REFUSALS[refusal]
+    database = prepared(tmp_path, state, preparation)
+
+    advice = SUGGESTED.findall(refuse([*arguments, str(database)], tmp_path))
+
+    assert advice, "the refusal suggests no starpunk-db command"
+    for suggestion in advice:
+        answer = run_as_written(suggestion, tmp_path)
+        for further in SUGGESTED.findall(answer):  # advice given by following advice
+            run_as_written(further, tmp_path)
+
+
+def test_the_advice_names_the_database_the_operator_named(tmp_path):
+    database = prepared(tmp_path, "v1.4", "at head")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    answer = refuse(["upgrade", "--to", CHAIN[-3], str(database)], elsewhere)
+
+    assert f"`starpunk-db downgrade --to {CHAIN[-3]} {database}`" in answer
+
+
+def test_a_stamp_of_an_unknown_revision_announces_nothing(tmp_path):
+    database = prepared(tmp_path, "v1.4", None)
+
+    result = run("starpunk-db", "stamp", "--force", "999", str(database))
+
+    assert result.returncode == 1 and result.stdout == ""
+
+
+def test_a_downgrade_refused_for_want_of_yes_promises_no_backup(tmp_path):
+    database = prepared(tmp_path, "v1.4", "at head")
+
+    result = run("starpunk-db", "downgrade", "--to", CHAIN[-3], str(database))
+
+    assert result.returncode == 1 and "Backup:" not in result.stdout
+    assert list(tmp_path.glob("starpunk.db.backup-*")) == []
+
+
+def test_an_unexpected_failure_names_the_database_within_the_sentence():
+    said = sentence(ValueError("odd"), Attempt(action="upgrade"))
+
+    assert said.startswith("The upgrade of the database failed unexpectedly (ValueError: odd)")
