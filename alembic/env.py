@@ -43,6 +43,9 @@ def run_migrations_offline() -> None:
         dialect_opts={"paramstyle": "named"},
     )
     with context.begin_transaction():
+        # An unmanaged file's adoption (repairs, stamp), from `starpunk-db upgrade --sql`: in the same transaction.
+        for statement in config.attributes.get("statements_first", ()):
+            context.execute(statement)
         context.run_migrations()
 
 

@@ -4,9 +4,11 @@ index definitions, sequences), to compare before and after a change."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from alembic.config import Config
 from starpunk_migrations.models import Base
 from starpunk_migrations.schema.sqlite_objects import TableTraits, normalized_sql
 
-from conftest import PROJECT
+from conftest import BIN, PROJECT
 
 
 def project_copy(tmp_path: Path, *, with_app: bool = False) -> Path:
@@ -51,6 +53,13 @@ def upgrade():
 def downgrade():
     pass
 '''
+
+
+def run_in_copy(project: Path, program: str, *arguments: str, database: Path) -> subprocess.CompletedProcess:
+    """`alembic` or `starpunk-db` in the copy, importing the copy's (edited) models."""
+    environment = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "DATABASE_PATH")}
+    environment.update(PYTHONPATH=str(project), DATABASE_PATH=str(database))
+    return subprocess.run([str(BIN / program), *arguments], cwd=project, env=environment, capture_output=True, text=True)
 
 
 def add_revision(project: Path, revision: str, down_revision: str, upgrade: str, message: str = "a change") -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from conftest import BIN, HEAD, digest, run
+from conftest import BIN, CHAIN, HEAD, digest, run
 from schema_copies import populated_head, project_copy
 from starpunk_history import build
 
@@ -31,7 +31,7 @@ def test_an_outdated_file_fails_naming_what_is_pending_and_writes_nothing(tmp_pa
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"starpunk-db: {database} is at revision 008 (v1.3, detected from its schema), not at head {HEAD}: "
-        f"1 revision(s) pending; `starpunk-db upgrade {database}` brings it to head."
+        f"{len(CHAIN) - CHAIN.index('008') - 1} revision(s) pending; `starpunk-db upgrade {database}` brings it to head."
     )
     assert digest(database) == before and sorted(path.name for path in tmp_path.iterdir()) == ["starpunk.db"]
 

@@ -58,10 +58,9 @@ def print_sql(database_url: str, status: Status, target: str) -> None:
     """`upgrade --sql`: the SQL an upgrade would run, for a DBA to read. Writes nothing."""
     from alembic import command
 
-    for statement in repairs.adoption_sql(status.state):
-        print(statement.strip() + ";\n")
     start = status.state.revision
-    config = alembic_config(database_url, stdout=sys.stdout)
+    # The adoption (repairs, stamp) goes first inside the transaction Alembic prints (alembic/env.py).
+    config = alembic_config(database_url, statements_first=repairs.adoption_sql(status.state))
     command.upgrade(config, f"{start}:{target}" if start else target, sql=True)
 
 

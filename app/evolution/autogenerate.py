@@ -9,7 +9,8 @@ Hooked into Alembic's own extension points (alembic/env.py passes `autogenerate_
   compared, so a user's own tables, indexes, triggers and views are never proposed for
   dropping (adoption leaves them alone too);
 - `process_revision_directives`: table changes are written as `op.rebuild_table` (a batch
-  that keeps what SQLite hides, evolution.rebuild); objects are dropped before and created after
+  that keeps what SQLite hides, evolution.rebuild), new tables and indexes as plain
+  `op.create_table` / `op.create_index`; objects are dropped before and created after
   the table operations; and a table that loses columns and gains others gets a warning and
   a comment, because autogenerate cannot tell that from a rename.
 """
@@ -139,19 +140,34 @@ def _arranged(operations: Iterable[MigrateOperation]) -> list[MigrateOperation]:
     operations = list(operations)
     drops = [item for item in operations if isinstance(item, DropSQLiteObjectOp)]
     creates = [item for item in operations if isinstance(item, CreateSQLiteObjectOp)]
-    middle = [_as_rebuild(item) for item in operations if item not in drops and item not in creates]
+    created_tables = {item.table_name for item in operations if isinstance(item, ops.CreateTableOp)}
+    middle = [
+        arranged
+        for item in operations
+        if item not in drops and item not in creates
+        for arranged in _as_rebuild(item, created_tables)
+    ]
     return [*drops, *middle, *creates]
 
 
-def _as_rebuild(operation: MigrateOperation) -> MigrateOperation:
+def _as_rebuild(operation: MigrateOperation, created_tables: set[str]) -> list[MigrateOperation]:
+    """A table's changes as one `op.rebuild_table` block; but creating or dropping an index never
+    needs a rebuild, and a table created by the same revision has nothing to rebuild (nor, for
+    `--sql`, a schema to read it from): those come out as plain `op.create_index` and the like."""
     if not isinstance(operation, ops.ModifyTableOps) or isinstance(operation, RebuildTableOps):
-        return operation
+        return [operation]
     table_ops = list(operation.ops)
+    if operation.table_name in created_tables or all(isinstance(item, _PLAIN_OPERATIONS) for item in table_ops):
+        return table_ops
     dropped = [item.column_name for item in table_ops if isinstance(item, ops.DropColumnOp)]
     added = [item.column.name for item in table_ops if isinstance(item, ops.AddColumnOp)]
     if dropped and added:
         table_ops.insert(0, RenameHint(operation.table_name, dropped, added))
-    return RebuildTableOps(operation.table_name, table_ops, schema=operation.schema)
+    return [RebuildTableOps(operation.table_name, table_ops, schema=operation.schema)]
+
+
+# What SQLite does in place, whatever the table holds.
+_PLAIN_OPERATIONS = (ops.CreateIndexOp, ops.DropIndexOp)
 
 
 @renderers.dispatch_for(RebuildTableOps)
