@@ -9,6 +9,7 @@ The head revision is read from the revision files themselves, so it cannot go st
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -17,6 +18,9 @@ from .foundation import interrupts
 from .foundation.errors import UpgradeRefused
 from .foundation.locations import DEFAULT_BUSY_TIMEOUT, as_database_url, database_file, resolve_database_url, sqlite_uri
 from .foundation.scripts import head_revision
+from .start_up_log import progress_in_the_host_log
+
+log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=64)
@@ -62,6 +66,10 @@ def ensure_schema(
     file gets a backup next to it before its first change (unless `backup=False`). Several
     processes may call this at once: one migrates, the others wait and find nothing to do.
     Raises `UpgradeRefused`, with the file untouched, when it cannot be done safely.
+
+    What it changes (the state detected, repairs, the backup's path, each revision) is logged
+    by `starpunk_migrations` at INFO, to stderr when the host configured no logging; a file
+    already at head logs nothing.
     """
     url = as_database_url(database) if database else resolve_database_url()
     revision = current_revision_if_head(url, busy_timeout)
@@ -72,4 +80,9 @@ def ensure_schema(
             from .commands.upgrade import upgrade_database  # SQLAlchemy and Alembic: a few tenths of a second
         except KeyboardInterrupt:
             raise UpgradeRefused(interrupts.INTERRUPTED) from None
-        return upgrade_database(url, "head", backup=backup, busy_timeout=busy_timeout).revision
+        with progress_in_the_host_log():
+            report = upgrade_database(url, "head", backup=backup, busy_timeout=busy_timeout)
+            if report.applied or (report.state is not None and report.state.needs_stamp):
+                shown = database_file(url) or url
+                log.info("%s is at revision %s: %d revision(s) applied", shown, report.revision, len(report.applied))
+        return report.revision

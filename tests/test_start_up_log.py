@@ -1,0 +1,62 @@
+"""A start-up upgrade shows in the log: what `ensure_schema` found, repaired, backed up and
+applied reaches the host's logging (logger `starpunk_migrations`), or stderr when the host
+configured none; a file already at head logs nothing. Each start is its own process, as a
+worker's is."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from conftest import CHAIN, HEAD, run
+from starpunk_history import build
+
+START = "import sys\n{logging}\nimport starpunk_migrations\nstarpunk_migrations.ensure_schema(sys.argv[1])\n"
+UNCONFIGURED = ""
+HOST_LOGGING = "import logging\nlogging.basicConfig(format='host %(levelname)s %(name)s: %(message)s')"
+LOGGER_SILENCED = "import logging\nlogging.getLogger('starpunk_migrations').setLevel(logging.WARNING)"
+
+
+def start(database, logging: str = UNCONFIGURED):
+    result = run(sys.executable, "-c", START.format(logging=logging), str(database))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    return result.stderr.splitlines()
+
+
+def test_an_upgrade_at_start_up_tells_stderr_what_it_did_when_the_host_configured_no_logging(tmp_path):
+    database = build(tmp_path / "starpunk.db", "rc.2 hybrid")
+
+    lines = start(database)
+
+    (backup,) = tmp_path.glob("starpunk.db.backup-*")
+    assert all(re.match(r"^\[[^]]+\] \[\d+\] \[INFO\] starpunk_migrations: ", line) for line in lines), lines
+    messages = [line.split("starpunk_migrations: ", 1)[1] for line in lines]
+    assert messages[0].startswith("Detected StarPunk state 'rc.2 hybrid', which is revision 002, after 3 repair(s) (CREATE INDEX")
+    assert messages[1] == f"backup written to {backup}"
+    assert [message.split()[1] for message in messages[2:-1]] == CHAIN[CHAIN.index("002") + 1 :]
+    assert messages[-1] == f"{database} is at revision {HEAD}: {len(messages) - 3} revision(s) applied"
+
+
+def test_a_start_on_a_file_at_head_logs_nothing(tmp_path):
+    database = build(tmp_path / "starpunk.db", "v1.3")
+    start(database)
+
+    assert start(database) == []
+
+
+def test_the_hosts_own_logging_receives_the_progress(tmp_path):
+    database = build(tmp_path / "starpunk.db", "v1.3")
+
+    lines = start(database, HOST_LOGGING)
+
+    (backup,) = tmp_path.glob("starpunk.db.backup-*")
+    assert f"host INFO starpunk_migrations.commands.upgrade: backup written to {backup}" in lines
+    assert all(line.startswith("host INFO starpunk_migrations.") for line in lines), lines
+
+
+def test_a_level_the_host_set_for_the_logger_is_respected(tmp_path):
+    database = build(tmp_path / "starpunk.db", "v1.3")
+
+    assert start(database, LOGGER_SILENCED) == []
+    assert len(list(tmp_path.glob("starpunk.db.backup-*"))) == 1
