@@ -13,6 +13,19 @@ from ..foundation.scripts import head_revision
 FROM_THE_ENVIRONMENT = "$DATABASE_URL, else $DATABASE_PATH, else data/starpunk.db in the current folder"
 
 
+# Every command and what it does, in a few words (also the `flask db` commands' help).
+SUMMARIES = {
+    "status": "what the database is and what an upgrade would do",
+    "history": "every revision, with the StarPunk release it belongs to; the database's own marked",
+    "check": "whether the database is at head and its schema is what the models declare",
+    "upgrade": "bring the database to head (or --to REV)",
+    "downgrade": "go back to an earlier revision (--to REV, or base)",
+    "stamp": "record the database's revision without running any",
+    "backups": "the backups next to the database, newest first",
+    "restore": "replace the database's content with a backup's",
+}
+
+
 def _database_help(default: str) -> str:
     return (
         "Database: the SQLite file named on the command line (a path, whatever characters it holds, "
@@ -62,7 +75,8 @@ def build_parser(program: str = STARPUNK_DB, database_default: str = FROM_THE_EN
     parser.add_argument("--version", action="version", version=_version(program))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, summary: str, details: str) -> argparse.ArgumentParser:
+    def command(name: str, details: str) -> argparse.ArgumentParser:
+        summary = SUMMARIES[name]
         description = "\n\n".join(
             [
                 summary[0].upper() + summary[1:] + ".",
@@ -87,7 +101,6 @@ def build_parser(program: str = STARPUNK_DB, database_default: str = FROM_THE_EN
 
     status = command(
         "status",
-        "what the database is and what an upgrade would do",
         "Read-only: never writes, creates nothing (a missing file is reported as missing).",
     )
     status.add_argument("--json", action="store_true", help="one JSON object instead of a report")
@@ -95,14 +108,12 @@ def build_parser(program: str = STARPUNK_DB, database_default: str = FROM_THE_EN
 
     history = command(
         "history",
-        "every revision, with the StarPunk release it belongs to; the database's own marked",
         "Read-only: never writes.",
     )
     history.add_argument("database", nargs="?", metavar="PATH_OR_URL")
 
     check = command(
         "check",
-        "whether the database is at head and its schema is what the models declare",
         "Read-only: never writes. Exit status 0 when both hold; else 1, with a sentence saying what "
         "differs (revisions pending, or the schema's differences from the models).",
     )
@@ -110,7 +121,6 @@ def build_parser(program: str = STARPUNK_DB, database_default: str = FROM_THE_EN
 
     upgrade = command(
         "upgrade",
-        "bring the database to head (or --to REV)",
         "Writes: detects and stamps a file Alembic has never seen, then runs the revisions, all in "
         "one transaction; a backup of an existing file is written first (unless --no-backup).",
     )
@@ -124,7 +134,6 @@ def build_parser(program: str = STARPUNK_DB, database_default: str = FROM_THE_EN
 
     downgrade = command(
         "downgrade",
-        "go back to an earlier revision (--to REV, or base)",
         "Writes, after a backup (always). Lists what each reverted revision cannot bring back; when "
         "that is anything, nothing is done without --yes.",
     )
@@ -136,7 +145,6 @@ def build_parser(program: str = STARPUNK_DB, database_default: str = FROM_THE_EN
 
     stamp = command(
         "stamp",
-        "record the database's revision without running any",
         "Writes alembic_version (and, for a file Alembic has never seen, the repairs and "
         "schema_migrations rows an upgrade would add), after a backup. Without --force: the revision "
         "detection finds from the schema. With --force REV: that revision, whatever the schema "
@@ -149,7 +157,6 @@ def build_parser(program: str = STARPUNK_DB, database_default: str = FROM_THE_EN
 
     backups = command(
         "backups",
-        "the backups next to the database, newest first",
         "Read-only: never writes, not even beside the backups. For each: when it was taken, the "
         "revision and StarPunk state it holds, its size, its path.",
     )
@@ -158,7 +165,6 @@ def build_parser(program: str = STARPUNK_DB, database_default: str = FROM_THE_EN
 
     restore = command(
         "restore",
-        "replace the database's content with a backup's",
         "Writes: checks the backup (SQLite's integrity check, a StarPunk state), takes the write lock "
         "like an upgrade, backs up the live file (so the restore can be undone), then copies the "
         "backup in through SQLite: the same file, permissions and journal mode; other connections see "

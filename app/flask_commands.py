@@ -1,0 +1,52 @@
+"""`flask db`: every `starpunk-db` command, on the Flask application's database.
+
+Registered through Flask's `flask.commands` entry point (as Flask-Migrate registers its own),
+so installing the package is enough. Each command hands its arguments, untouched, to the
+command line of `starpunk-db` (starpunk_migrations.cli): the same options, the same output,
+the same refusals, under the name `flask db`, with the application's configured database
+as the default (starpunk_migrations.flask). `flask db COMMAND --help` is that command line's
+help.
+"""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from .cli import main as cli
+from .cli.arguments import SUMMARIES
+from .flask import EXTENSION, FLASK_DB, FROM_THE_APP, StarPunkDatabase
+
+
+@click.group(help="StarPunk's database: what it is, and every change to it (starpunk-db's commands).")
+def db() -> None:
+    pass
+
+
+def _forwarding(name: str) -> None:
+    summary = SUMMARIES[name]
+
+    @db.command(
+        name,
+        help=f"{summary[0].upper()}{summary[1:]}; `flask db {name} --help` shows its options.",
+        short_help=summary,
+        # Everything after the name, --help included, is starpunk-db's to parse.
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+        add_help_option=False,
+    )
+    @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+    @with_appcontext
+    def command(arguments: tuple[str, ...]) -> None:
+        database = current_app.extensions.get(EXTENSION)
+        if not isinstance(database, StarPunkDatabase):
+            raise click.ClickException(
+                f"The application {current_app.name} does not use StarPunk's database: call "
+                "starpunk_migrations.flask.init_app(app) in its create_app(), after loading its configuration."
+            )
+        status = cli.main([name, *arguments], program=FLASK_DB, default_database=database.url, database_default=FROM_THE_APP)
+        click.get_current_context().exit(status)
+
+
+for _name in SUMMARIES:
+    _forwarding(_name)
