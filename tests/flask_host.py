@@ -3,14 +3,20 @@
 Its `create_app()` loads its configuration (here from HOST_DATABASE_URL / HOST_DATABASE_PATH,
 so that a test can set app.config apart from the environment's DATABASE_URL / DATABASE_PATH)
 and calls `init_app`, as StarPunk does. Its one page answers with the worker's pid and the
-database's revision. It lives as app.py, or as an app/ package as StarPunk's own code does.
+database's revision. It lives as app.py, or as an app/ package as StarPunk's own code does,
+and is run by the flask command line or served by gunicorn on a loopback port.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from conftest import BIN
@@ -56,20 +62,21 @@ def write_host(folder: Path, *, package: bool = False, source: str = CREATE_APP)
     return folder
 
 
-def host_environment(folder: Path, **variables: str) -> dict[str, str]:
+def host_environment(folder: Path, programs: Path = BIN, **variables: str) -> dict[str, str]:
     """The environment of the host's processes: none of the test run's database variables,
-    a HOME of its own (gunicorn keeps a control socket there), and what the test sets."""
+    a HOME of its own (gunicorn keeps a control socket there), `programs` (a virtualenv's
+    bin/) first on the PATH, and what the test sets."""
     environment = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "DATABASE_PATH")}
-    environment.update(HOME=str(folder), PATH=f"{BIN}{os.pathsep}{environment['PATH']}", **variables)
+    environment.update(HOME=str(folder), PATH=f"{programs}{os.pathsep}{environment['PATH']}", **variables)
     return environment
 
 
-def flask(folder: Path, *arguments: str, **variables: str) -> subprocess.CompletedProcess:
-    """`flask --app app ARGUMENTS` in the host's folder."""
+def flask(folder: Path, *arguments: str, programs: Path = BIN, **variables: str) -> subprocess.CompletedProcess:
+    """`flask --app app ARGUMENTS` in the host's folder (`flask` from `programs`, a virtualenv's bin/)."""
     return subprocess.run(
-        [str(BIN / "flask"), "--app", "app", *arguments],
+        [str(programs / "flask"), "--app", "app", *arguments],
         cwd=folder,
-        env=host_environment(folder, **variables),
+        env=host_environment(folder, programs, **variables),
         capture_output=True,
         text=True,
         timeout=120,
@@ -87,3 +94,47 @@ def start_serving(folder: Path, **variables: str) -> subprocess.CompletedProcess
         text=True,
         timeout=120,
     )
+
+
+WORKERS = 4
+REQUESTS_AT_MOST = 60
+
+
+def serve(folder: Path, log: Path, *, programs: Path = BIN, **variables: str) -> subprocess.Popen:
+    """gunicorn (from `programs`, the bin/ of a virtualenv) serving the host on a loopback port of its choosing."""
+    with log.open("w") as output:
+        return subprocess.Popen(
+            [str(programs / "gunicorn"), "--workers", str(WORKERS), "--bind", "127.0.0.1:0", "app:create_app()"],
+            cwd=folder,
+            env=host_environment(folder, programs, **variables),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def address_of(server: subprocess.Popen, log: Path) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and server.poll() is None:
+        found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", log.read_text())
+        if found:
+            return found.group(1)
+        time.sleep(0.2)
+    raise AssertionError(f"gunicorn did not start:\n{log.read_text()}")
+
+
+def pages(address: str) -> list[str]:
+    """Pages fetched 4 at a time (each keeps its worker busy) until every worker has answered."""
+    answered: list[str] = []
+    with ThreadPoolExecutor(WORKERS) as pool:
+        while len({page.split()[0] for page in answered}) < WORKERS and len(answered) < REQUESTS_AT_MOST:
+            answered += pool.map(lambda _: urllib.request.urlopen(address + "/", timeout=30).read().decode(), range(WORKERS))
+    return answered
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=30)

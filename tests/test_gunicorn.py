@@ -6,60 +6,12 @@ only; every wait is bounded, and gunicorn is stopped whatever happens."""
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
-import time
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from conftest import BIN, CHAIN, HEAD, versions
-from flask_host import host_environment, write_host
+from conftest import CHAIN, HEAD, versions
+from flask_host import WORKERS, address_of, pages, serve, stop, write_host
 from starpunk_history import assert_rows_kept, build, table_rows
-
-WORKERS = 4
-REQUESTS_AT_MOST = 60
-
-
-def serve(folder: Path, log: Path, **variables: str) -> subprocess.Popen:
-    with log.open("w") as output:
-        return subprocess.Popen(
-            [str(BIN / "gunicorn"), "--workers", str(WORKERS), "--bind", "127.0.0.1:0", "app:create_app()"],
-            cwd=folder,
-            env=host_environment(folder, **variables),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def address_of(server: subprocess.Popen, log: Path) -> str:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and server.poll() is None:
-        found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", log.read_text())
-        if found:
-            return found.group(1)
-        time.sleep(0.2)
-    raise AssertionError(f"gunicorn did not start:\n{log.read_text()}")
-
-
-def pages(address: str) -> list[str]:
-    """Pages fetched 4 at a time (each keeps its worker busy) until every worker has answered."""
-    answered: list[str] = []
-    with ThreadPoolExecutor(WORKERS) as pool:
-        while len({page.split()[0] for page in answered}) < WORKERS and len(answered) < REQUESTS_AT_MOST:
-            answered += pool.map(lambda _: urllib.request.urlopen(address + "/", timeout=30).read().decode(), range(WORKERS))
-    return answered
-
-
-def stop(server: subprocess.Popen) -> None:
-    server.send_signal(signal.SIGTERM)
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(timeout=30)
 
 
 @pytest.mark.parametrize("package", [False, True], ids=["app.py", "an app/ package"])

@@ -1,6 +1,7 @@
 """Installed like a library: a wheel and an sdist built from a clean copy of the repo,
-the wheel installed into a fresh virtualenv, used from a folder that has nothing to do
-with the checkout. The repo's alembic/ folder never stands in for the Alembic library."""
+the wheel installed into a fresh virtualenv (and, with Flask and gunicorn, into another),
+used from a folder that has nothing to do with the checkout. The repo's alembic/ folder
+never stands in for the Alembic library."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import HEAD, PROJECT, versions
+from flask_host import address_of, flask, pages, serve, stop, write_host
 from starpunk_history import assert_rows_kept, build, table_rows
 
 REVISION_FILES = sorted(path.name for path in (PROJECT / "alembic" / "versions").glob("*.py"))
@@ -64,6 +66,15 @@ def installed(fresh_venv, wheel) -> Path:
     """The fresh virtualenv with the wheel installed, its dependencies from the package index."""
     _run(fresh_venv / "bin" / "pip", "install", "--quiet", wheel, cwd=wheel.parent)
     return fresh_venv
+
+
+@pytest.fixture(scope="module")
+def installed_with_flask(wheel, tmp_path_factory) -> Path:
+    """Another fresh virtualenv: the wheel with its flask extra, and gunicorn, as StarPunk's image has them."""
+    location = tmp_path_factory.mktemp("venv-flask") / "venv"
+    venv.create(location, with_pip=True)
+    _run(location / "bin" / "pip", "install", "--quiet", f"{wheel}[flask]", "gunicorn", cwd=wheel.parent)
+    return location
 
 
 @pytest.fixture
@@ -155,3 +166,54 @@ def test_import_alembic_from_the_repo_root_gets_the_library():
     import alembic
 
     assert not Path(alembic.__file__).is_relative_to(PROJECT / "alembic")
+
+
+def test_the_wheel_carries_its_license_types_and_metadata(wheel):
+    archive = zipfile.ZipFile(wheel)
+    names = archive.namelist()
+    assert "starpunk_migrations/py.typed" in names
+    info = "starpunk_migrations-0.1.0.dist-info"
+    assert archive.read(f"{info}/licenses/LICENSE") == (PROJECT / "LICENSE").read_bytes()
+    metadata = archive.read(f"{info}/METADATA").decode()
+    for field in (
+        "License-Expression: MIT",
+        "Classifier: Typing :: Typed",
+        "Classifier: Framework :: Flask",
+        "Provides-Extra: flask",
+    ):
+        assert field in metadata.splitlines(), field
+    assert any(line.startswith("Project-URL: Homepage, https://") for line in metadata.splitlines())
+    assert "[flask.commands]\ndb = starpunk_migrations.flask_commands:db" in archive.read(f"{info}/entry_points.txt").decode()
+
+
+def test_without_flask_the_package_imports_nothing_of_it_and_pip_check_passes(installed, elsewhere):
+    _run(installed / "bin" / "pip", "check", cwd=elsewhere)
+    program = (
+        "import importlib.util, sys\nimport starpunk_migrations, starpunk_migrations.models\n"
+        "assert importlib.util.find_spec('flask') is None\nassert 'flask' not in sys.modules and 'click' not in sys.modules\n"
+    )
+    _run(installed / "bin" / "python", "-c", program, cwd=elsewhere)
+    _run(installed / "bin" / "starpunk-db", "history", cwd=elsewhere)
+
+
+def test_with_flask_and_gunicorn_the_wheel_serves_a_starpunk_app_and_runs_flask_db(installed_with_flask, tmp_path):
+    _run(installed_with_flask / "bin" / "pip", "check", cwd=tmp_path)
+    host = write_host(tmp_path / "srv" / "starpunk")
+    outdated = build(host / "outdated.db", "v1.3")
+    status = flask(host, "db", "status", programs=installed_with_flask / "bin", HOST_DATABASE_PATH=str(outdated))
+    assert status.returncode == 0 and f"Pending:   1 revision(s): {HEAD}" in status.stdout, status.stderr
+    assert sorted(path.name for path in host.iterdir() if path.name != "__pycache__") == ["app.py", "outdated.db"]
+    database = build(host / "starpunk.db", "legacy v0.9.5")
+    log = host / "gunicorn.log"
+
+    server = serve(host, log, programs=installed_with_flask / "bin", HOST_DATABASE_PATH=str(database), HOST_PAGE_SECONDS="0.3")
+    try:
+        answered = pages(address_of(server, log))
+    finally:
+        stop(server)
+
+    assert len({page.split()[0] for page in answered}) == 4 and {page.split()[1] for page in answered} == {HEAD}
+    (backup,) = host.glob("starpunk.db.backup-*")
+    assert f"starpunk_migrations: backup written to {backup}" in log.read_text()
+    upgraded = flask(host, "db", "upgrade", programs=installed_with_flask / "bin", HOST_DATABASE_PATH=str(outdated))
+    assert upgraded.returncode == 0 and versions(outdated) == [HEAD], upgraded.stderr
