@@ -85,4 +85,5 @@ def ensure_schema(
             if report.applied or (report.state is not None and report.state.needs_stamp):
                 shown = database_file(url) or url
                 log.info("%s is at revision %s: %d revision(s) applied", shown, report.revision, len(report.applied))
-        return report.revision
+    assert report.revision is not None  # the upgrade went to head, which is a revision
+    return report.revision

@@ -62,7 +62,7 @@ def write_host(folder: Path, *, package: bool = False, source: str = CREATE_APP)
     return folder
 
 
-def host_environment(folder: Path, programs: Path = BIN, **variables: str) -> dict[str, str]:
+def host_environment(folder: Path, programs: Path | str = BIN, **variables: str) -> dict[str, str]:
     """The environment of the host's processes: none of the test run's database variables,
     a HOME of its own (gunicorn keeps a control socket there), `programs` (a virtualenv's
     bin/) first on the PATH, and what the test sets."""
@@ -71,10 +71,10 @@ def host_environment(folder: Path, programs: Path = BIN, **variables: str) -> di
     return environment
 
 
-def flask(folder: Path, *arguments: str, programs: Path = BIN, **variables: str) -> subprocess.CompletedProcess:
+def flask(folder: Path, *arguments: str, programs: Path | str = BIN, **variables: str) -> subprocess.CompletedProcess:
     """`flask --app app ARGUMENTS` in the host's folder (`flask` from `programs`, a virtualenv's bin/)."""
     return subprocess.run(
-        [str(programs / "flask"), "--app", "app", *arguments],
+        [str(Path(programs) / "flask"), "--app", "app", *arguments],
         cwd=folder,
         env=host_environment(folder, programs, **variables),
         capture_output=True,
@@ -100,11 +100,11 @@ WORKERS = 4
 REQUESTS_AT_MOST = 60
 
 
-def serve(folder: Path, log: Path, *, programs: Path = BIN, **variables: str) -> subprocess.Popen:
+def serve(folder: Path, log: Path, *, programs: Path | str = BIN, **variables: str) -> subprocess.Popen:
     """gunicorn (from `programs`, the bin/ of a virtualenv) serving the host on a loopback port of its choosing."""
     with log.open("w") as output:
         return subprocess.Popen(
-            [str(programs / "gunicorn"), "--workers", str(WORKERS), "--bind", "127.0.0.1:0", "app:create_app()"],
+            [str(Path(programs) / "gunicorn"), "--workers", str(WORKERS), "--bind", "127.0.0.1:0", "app:create_app()"],
             cwd=folder,
             env=host_environment(folder, programs, **variables),
             stdout=output,
