@@ -70,7 +70,7 @@ def test_an_older_target_points_to_downgrade_before_any_write(tmp_path, name, ma
 
     result = upgrade(name, database, target="005")
 
-    assert_refused(result, name, "past 005", "downgrade 005")
+    assert_refused(result, name, "past 005", "`starpunk-db downgrade --to 005")
     assert snapshot(tmp_path) == before
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from starpunk_migrations.cli import main as cli
-from starpunk_migrations.evolution.revision_history import describe, revision_history
+from starpunk_migrations.evolution.revision_history import UNRELEASED, describe, revision_history
 
 from conftest import CHAIN, HEAD, NEXT_REVISION
 from starpunk_history import build
@@ -59,7 +59,8 @@ def test_the_documented_releases_and_losses_come_from_the_docstrings():
     # a loss written over several lines is read whole, and stops at the next paragraph
     assert entries["v0_4_0"].downgrade_loses.startswith("the plaintext tokens (a hash cannot be reversed), so the downgrade")
     assert entries["v0_4_0"].downgrade_loses.endswith("redirect_uri, user_agent and ip_address values.")
-    assert all(entry.loses_data for entry in entries.values())
+    # Every shipped revision loses something on the way down (a new one may lose nothing).
+    assert all(entry.loses_data for entry in entries.values() if entry.release != UNRELEASED)
 
 
 def test_a_revision_naming_no_release_is_shown_as_unreleased():

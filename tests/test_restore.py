@@ -72,7 +72,7 @@ def test_restore_round_trip_keeps_the_file_and_the_pre_restore_content(upgraded,
         f"is kept as {undo}; restore that to undo this restore."
     )
     assert out[2] == f"Restored:  {database} now holds the backup's content (journal mode delete)."
-    assert out[3] == "Next:      StarPunk upgrades it at its next start; or run `starpunk-db upgrade` now."
+    assert out[3] == f"Next:      StarPunk upgrades it at its next start; or run `starpunk-db upgrade {database}` now."
 
     # and the restore itself can be undone
     assert cli.main(["restore", str(undo), str(database)]) == 0
