@@ -1,12 +1,14 @@
-"""Where a start-up upgrade's progress goes: the host's logging, else stderr.
+"""Where a start-up upgrade's progress goes: the host's logging, else stderr, once it is done.
 
 An upgrade at start-up changes the file and writes a backup; whoever reads the container's
 log must be able to see that, and where the backup is. The progress lines (the state
 detected, its repairs, the backup, each revision) are INFO records of the logger
-`starpunk_migrations`. For the length of the upgrade that logger passes INFO on, unless the
-host set its level itself; and when no handler would receive them (the host configured no
-logging at all, as under gunicorn, whose own loggers are not the root), they go to stderr,
-in gunicorn's own format, so that they land in the same log.
+`starpunk_migrations`. They are held until the upgrade has committed: a refused upgrade
+changed nothing and deleted its backup, so its progress would only mislead (the refusal
+itself reaches the host as `UpgradeRefused`). Then they are passed on at INFO, unless the host
+set the logger's level itself; and when no handler would receive them (the host configured no
+logging at all, as under gunicorn, whose own loggers are not the root), they go to stderr, in
+gunicorn's own format, so that they land in the same log.
 """
 
 from __future__ import annotations
@@ -22,20 +24,43 @@ STDERR_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] starpunk_migrations
 STDERR_DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
 
 
+class _Held(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @contextlib.contextmanager
 def progress_in_the_host_log() -> Iterator[None]:
+    """The progress of the upgrade run inside, logged once it has succeeded."""
     logger = logging.getLogger(LOGGER)
-    level = logger.level
+    level, handlers, propagate = logger.level, logger.handlers, logger.propagate
+    held = _Held()
     if level == logging.NOTSET:
         logger.setLevel(logging.INFO)
-    handler = None
-    if not logger.hasHandlers():
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(STDERR_FORMAT, STDERR_DATE_FORMAT))
-        logger.addHandler(handler)
+    logger.handlers, logger.propagate = [held], False
     try:
-        yield
+        try:
+            yield
+        finally:
+            logger.handlers, logger.propagate = handlers, propagate
+        _log_to_the_host(logger, held.records)  # reached only once the upgrade is done
     finally:
-        if handler is not None:
-            logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+def _log_to_the_host(logger: logging.Logger, records: list[logging.LogRecord]) -> None:
+    fallback = None
+    if records and not logger.hasHandlers():
+        fallback = logging.StreamHandler(sys.stderr)
+        fallback.setFormatter(logging.Formatter(STDERR_FORMAT, STDERR_DATE_FORMAT))
+        logger.addHandler(fallback)
+    try:
+        for record in records:
+            logger.handle(record)
+    finally:
+        if fallback is not None:
+            logger.removeHandler(fallback)

@@ -124,7 +124,10 @@ def hidden_schema(path: Path) -> dict[str, Any]:
                 and not name.startswith("notes_fts_")
             },
             "indexes": {name: normalized_sql(sql) for kind, name, _, sql in master if kind == "index"},
-            "sequence": dict(db.execute("SELECT name, seq FROM sqlite_sequence").fetchall()) if has_sequence else {},
+            # A sequence of 0 is no sequence (the next id is 1 either way): a rebuild of an empty table may write one.
+            "sequence": dict(db.execute("SELECT name, seq FROM sqlite_sequence WHERE seq > 0").fetchall())
+            if has_sequence
+            else {},
         }
     finally:
         db.close()

@@ -23,7 +23,11 @@ WRITTEN_AS = re.search(r"--rev-id (\d+)", SECTION.group(1) if SECTION else "")
 REAL_DATABASE = "/path/to/starpunk.db"
 # What the example adds. Where the models have it already (the example was followed, and
 # shipped), its names get the next revision's number, so that they are new again.
-ADDED_NAMES = {r"\bWebmention\b": "Webmention{n}", r"\bwebmentions(?=\W|_)": "webmentions_{n}", r"\bsummary\b": "summary_{n}"}
+ADDED_NAMES = {
+    r"\bWebmention\b": "Webmention{n}",
+    r"(?<![A-Za-z])webmentions(?![A-Za-z])": "webmentions_{n}",
+    r"\bsummary\b": "summary_{n}",
+}
 
 
 def renamed_if_taken(code: str, models: str) -> str:

@@ -9,6 +9,7 @@ import re
 import sys
 
 from conftest import CHAIN, HEAD, run
+from schema_copies import execute
 from starpunk_history import build
 
 START = "import sys\n{logging}\nimport starpunk_migrations\nstarpunk_migrations.ensure_schema(sys.argv[1])\n"
@@ -36,6 +37,19 @@ def test_an_upgrade_at_start_up_tells_stderr_what_it_did_when_the_host_configure
     assert messages[1] == f"backup written to {backup}"
     assert [message.split()[1] for message in messages[2:-1]] == CHAIN[CHAIN.index("002") + 1 :]
     assert messages[-1] == f"{database} is at revision {HEAD}: {len(messages) - 3} revision(s) applied"
+
+
+def test_a_refused_upgrade_logs_none_of_its_progress(tmp_path):
+    """It changed nothing and deleted its backup: "backup written to ..." would mislead; the refusal says it all."""
+    database = build(tmp_path / "starpunk.db", "rc.2 hybrid")
+    execute(database, "CREATE VIEW my_verifiers AS SELECT state, code_verifier FROM auth_state")
+
+    result = run(sys.executable, "-c", START.format(logging=UNCONFIGURED), str(database))
+
+    assert result.returncode == 1
+    assert [line for line in result.stderr.splitlines() if "starpunk_migrations:" in line] == []
+    assert "Your own view my_verifiers stops revision 003" in result.stderr
+    assert list(tmp_path.glob("starpunk.db.backup-*")) == []
 
 
 def test_a_start_on_a_file_at_head_logs_nothing(tmp_path):
