@@ -78,10 +78,14 @@ def sentence(error: BaseException, attempt: Attempt) -> str:
     )
 
 
+# The copy Alembic's batch mode makes of a table it rebuilds: the operator knows the table.
+ALEMBIC_TEMPORARY_TABLE = "_alembic_tmp_"
+
+
 def _sqlite_sentence(error: sqlite3.Error, attempt: Attempt) -> str:
     where = attempt.subject
     name = getattr(error, "sqlite_errorname", "") or ""
-    text = str(error)
+    text = str(error).replace(ALEMBIC_TEMPORARY_TABLE, "")
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
         return (
             f"{where} is locked by another program writing to it (perhaps another worker upgrading it), "
@@ -111,12 +115,11 @@ def _sqlite_sentence(error: sqlite3.Error, attempt: Attempt) -> str:
             "reached, or the disk is failing; nothing was changed: free some space or raise the limit, and try again."
         )
     if attempt.running:
-        return _revision_sentence(error, attempt)
+        return _revision_sentence(error, text, attempt)
     return f"SQLite refused {where} ({text}); nothing was changed."
 
 
-def _revision_sentence(error: sqlite3.Error, attempt: Attempt) -> str:
-    text = str(error)
+def _revision_sentence(error: sqlite3.Error, text: str, attempt: Attempt) -> str:
     user_object = _USER_OBJECT.search(text + " ")
     if user_object is not None:
         kind, name = user_object.group(1).lower(), user_object.group(2)
