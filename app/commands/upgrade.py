@@ -20,6 +20,7 @@ import contextlib
 import logging
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,13 +242,13 @@ def _migrate(
     if state.needs_stamp:
         repairs.adopt(connection, state, migration_context)
     # Only violations the upgrade itself introduces count (StarPunk ran with keys off).
-    violations_before = foreign_keys.violations(connection, state, context) if has_work else set()
+    violations_before = foreign_keys.violations(connection, state, context) if has_work else Counter()
     report.start_steps(steps, attempt)
     # Refuses a revision that loses what SQLite hides (triggers, AUTOINCREMENT, CHECKs...).
     with guarding(connection, migration_context):
         context.run_migrations()
     attempt.running = None
-    broken = foreign_keys.violations(connection, state, context) - violations_before if has_work else set()
+    broken = foreign_keys.violations(connection, state, context) - violations_before if has_work else Counter()
     if broken:
         raise foreign_keys.refusal_for(broken, state, context)
     heads = migration_context.get_current_heads()
