@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .shadow_tables import shadow_table_keys
+from .sql_names import name_key
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
@@ -36,10 +39,10 @@ class SchemaShape:
         objects = connection.exec_driver_sql(
             "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite~_%' ESCAPE '~'"
         ).all()
-        virtual = [name for kind, name, _, sql in objects if kind == "table" and (sql or "").upper().startswith("CREATE VIRTUAL")]
+        shadows = shadow_table_keys((name, sql) for kind, name, _, sql in objects if kind == "table" and sql)
 
         def belongs_to_sqlite(name: str) -> bool:
-            return name == "alembic_version" or any(name.startswith(table + "_") for table in virtual)
+            return name == "alembic_version" or name_key(name) in shadows
 
         tables: dict[str, set[str]] = {}
         for table, column in connection.exec_driver_sql(
