@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import sqlalchemy
@@ -32,6 +33,7 @@ def check_database_file(path: Path) -> None:
         if not path.parent.is_dir():
             raise UpgradeRefused(f"The folder {path.parent} does not exist; create it or check DATABASE_URL / DATABASE_PATH.")
         return
+    check_regular_file(path)
     size = path.stat().st_size
     if size == 0:
         return
@@ -53,6 +55,25 @@ def check_database_file(path: Path) -> None:
     if header[92:96] == header[24:28] and size < page_count * page_size:
         raise UpgradeRefused(
             f"{path} is truncated ({size} bytes, but its header says {page_count * page_size}); restore it from a backup."
+        )
+
+
+_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def check_regular_file(path: Path) -> None:
+    """Refuse a named pipe, a device or a socket before anything opens it: SQLite would wait
+    forever for a pipe's writer, and take /dev/null for an empty database it can write to."""
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a file")
+        raise UpgradeRefused(
+            f"{path} is not a regular file (it is {kind}); give the path of StarPunk's database file (usually data/starpunk.db)."
         )
 
 
