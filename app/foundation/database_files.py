@@ -17,6 +17,7 @@ import sqlalchemy
 
 from .errors import UpgradeRefused
 from .locations import database_file, sqlite_uri
+from .printable import printable
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def require_database_file(database_url: str) -> Path:
     """StarPunk's database is a SQLite file: anything else is refused before it is touched."""
     path = database_file(database_url)
     if path is not None:
+        check_file_name(path)
         return path
     try:
         backend = sqlalchemy.make_url(database_url).get_backend_name()
@@ -106,6 +108,12 @@ def require_database_file(database_url: str) -> Path:
         f"{sqlalchemy.make_url(database_url).render_as_string(hide_password=True)} is not a SQLite file, and StarPunk's "
         "database is one; set DATABASE_PATH (or DATABASE_URL=sqlite:///PATH) to StarPunk's database file."
     )
+
+
+def check_file_name(path: Path) -> None:
+    """Refuse a name no file can have: one holding a NUL (SQLite would open the name cut short)."""
+    if "\x00" in str(path):
+        raise UpgradeRefused(f"The path {printable(path)} holds a NUL character, which no file name can; check the path.")
 
 
 def roll_back_left_journal(path: Path | None) -> None:
