@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..adoption.detection import DatabaseState
 from ..foundation import refusals
+from ..foundation.printable import printable
 
 if TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext, MigrationInfo
@@ -86,7 +87,7 @@ def detected_sentence(state: DatabaseState, read_only: bool = False) -> str:
     if state.missing_migration_rows:
         parts.append(f"adding {len(state.missing_migration_rows)} schema_migrations row(s)")
     if state.unknown_tables:
-        parts.append(f"leaving non-StarPunk table(s) {', '.join(state.unknown_tables)} alone")
+        parts.append(f"leaving non-StarPunk table(s) {printable(', '.join(state.unknown_tables))} alone")
     if read_only:
         return ", ".join(parts) + f"; an upgrade would stamp {state.revision} (nothing was written)."
     return ", ".join(parts) + f"; stamping {state.revision}."
