@@ -78,11 +78,15 @@ class SchemaShape:
 
 
 def recorded_migrations(connection: Connection) -> tuple[str, ...]:
-    """StarPunk's schema_migrations rows, oldest first; empty when the table does not exist."""
+    """StarPunk's schema_migrations rows, oldest first; empty when the table does not exist.
+
+    A row without a name (NULL, or a number or blob: StarPunk's runner always wrote the file
+    name as text) records no migration, so it is left out."""
     exists = connection.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").first()
     if not exists:
         return ()
-    return tuple(row[0] for row in connection.exec_driver_sql("SELECT migration_name FROM schema_migrations ORDER BY id"))
+    rows = connection.exec_driver_sql("SELECT migration_name FROM schema_migrations ORDER BY id")
+    return tuple(name for (name,) in rows if isinstance(name, str))
 
 
 def migration_prefix(migration_name: str) -> str:
