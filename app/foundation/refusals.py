@@ -125,6 +125,11 @@ def _sqlite_sentence(error: sqlite3.Error, attempt: Attempt) -> str:
             f"Reading or writing {where} failed ({text}): the disk is full, a file-size limit (ulimit -f) was "
             "reached, or the disk is failing; nothing was changed: free some space or raise the limit, and try again."
         )
+    if text == "unsupported file format":  # the header's format numbers, or its schema's, are none SQLite knows
+        return (
+            f"{where} is in a file format this SQLite ({sqlite3.sqlite_version}) cannot read: a newer SQLite wrote it, "
+            "or its header is damaged; nothing was changed: restore it from a backup."
+        )
     if attempt.running:
         return _revision_sentence(error, text, attempt)
     return f"SQLite refused {where} ({text}); nothing was changed."
