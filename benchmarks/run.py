@@ -93,8 +93,8 @@ def in_fresh_process(what: str, database: Path) -> dict:
 
 def main() -> None:
     rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        folder = Path(folder)
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
 
         at_head = folder / "head.db"
         upgrade_database(f"sqlite:///{at_head}", "head", backup=False)
@@ -142,14 +142,13 @@ def main() -> None:
             )
         )
 
-        from starpunk_migrations.adoption.detection import DatabaseState
         from starpunk_migrations.foundation.backup import backup_path, write_backup
 
         big = folder / "large-2.db"
         size = big.stat().st_size
 
         def backup():
-            target = backup_path(big, DatabaseState("bench", "009", managed=True))
+            target = backup_path(big, "benchmark")
             write_backup(big, target)
             target.unlink()
 

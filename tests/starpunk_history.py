@@ -108,6 +108,10 @@ def hotfix_option_1(db: sqlite3.Connection) -> None:
     db.commit()
 
 
+def run_migration_001_by_hand(db: sqlite3.Connection) -> None:
+    db.executescript(MIGRATION_FILES[0].read_text())
+
+
 @dataclass(frozen=True)
 class State:
     name: str
@@ -122,7 +126,7 @@ STATES = [
     State("v0.1", ("v0.1.0",), "v0_1_0"),
     State("v0.4", ("v0.4.0",), "v0_4_0"),
     State("v0.8", ("v0.8.0",), "001"),
-    State("v0.4 + 001 by hand", ("v0.4.0", lambda db: db.executescript(MIGRATION_FILES[0].read_text())), "001"),
+    State("v0.4 + 001 by hand", ("v0.4.0", run_migration_001_by_hand), "001"),
     State("legacy v0.9.5", LEGACY, "001"),
     State("legacy v0.9.5 upgraded from v0.4", ("v0.4.0", "v0.9.5"), "001"),
     State("legacy after rc.1 crash", (*LEGACY, "v1.0.0-rc.1"), "001"),

@@ -50,6 +50,7 @@ def test_a_reader_that_never_lets_go_is_named_and_never_locks_visitors_out(tmp_p
     before = snapshot(tmp_path)
     worker = start(HOLD_A_READ, database, 600)
     try:
+        assert worker.stdout is not None
         assert worker.stdout.readline().strip() == "reading"
         visitors = start(KEEP_READING, database, 8)
         result = subprocess.run(
@@ -75,6 +76,7 @@ def test_a_reader_that_lets_go_soon_does_not_stop_the_upgrade(tmp_path):
     database = build(tmp_path / "starpunk.db", "legacy v0.9.5")
     worker = start(HOLD_A_READ, database, 2.5)
     try:
+        assert worker.stdout is not None
         assert worker.stdout.readline().strip() == "reading"
         result = subprocess.run(
             command_line("starpunk-db", database),

@@ -17,8 +17,10 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -145,6 +147,12 @@ class Outcome:
     after: dict[str, str]
 
 
+def _forward_lines(stream: IO[str], lines: queue.Queue[str]) -> None:
+    """The worker's lines, as they come, for a reader that waits for each with a time limit."""
+    for line in stream:
+        lines.put(line)
+
+
 def run_worker(variants: list[Variant]) -> list[Outcome]:
     """Run the variants through one worker process; stop at the first case that exceeds its limit."""
     worker = subprocess.Popen(
@@ -155,8 +163,9 @@ def run_worker(variants: list[Variant]) -> list[Outcome]:
         env=environment(),
         text=True,
     )
+    assert worker.stdin is not None and worker.stdout is not None
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in worker.stdout], daemon=True).start()
+    threading.Thread(target=_forward_lines, args=(worker.stdout, lines), daemon=True).start()
     outcomes = []
     try:
         for variant in variants:
@@ -179,7 +188,7 @@ def run_worker(variants: list[Variant]) -> list[Outcome]:
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory) -> list[Outcome]:
+def outcomes(tmp_path_factory) -> Iterator[list[Outcome]]:
     folder = tmp_path_factory.mktemp("fuzzed")
     try:
         yield run_worker(make_variants(folder))

@@ -58,6 +58,7 @@ def test_status_through_a_symlink_reads_the_log_next_to_the_real_file(tmp_path):
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITE_TO_THE_LOG, str(real), "stay"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
+    assert writer.stdout is not None
     try:
         assert writer.stdout.readline().strip() == "written"
 

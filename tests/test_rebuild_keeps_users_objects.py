@@ -116,6 +116,6 @@ with op.rebuild_table("notes") as batch_op:
     assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
     (sentence,) = [line.removeprefix("FAILED: ") for line in result.stdout.splitlines() if line.startswith("FAILED: ")]
     assert "_alembic_tmp" not in sentence
-    assert f"revision {NEXT_REVISION}" in sentence and "notes.content_hash" in sentence
+    assert f"Revision {NEXT_REVISION} cannot copy" in sentence and "notes.content_hash" in sentence
     assert "the row of notes with id = 3" in sentence  # the deleted note, which has no content hash
     assert digest(database) == before

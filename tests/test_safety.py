@@ -165,6 +165,7 @@ def test_a_database_locked_beyond_the_timeout_is_refused(tmp_path, name):
         text=True,
     )
     try:
+        assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
         started = time.monotonic()
         result = run_entry_point(name, database, busy_timeout=0.5)
@@ -286,7 +287,7 @@ def test_eight_workers_starting_at_once_all_succeed_and_one_migrates(tmp_path):
         )
         for name in names[:8]
     ]
-    results = [(worker.wait(timeout=120), worker.stderr.read()) for worker in workers]
+    results = [(worker.wait(timeout=120), worker.stderr.read() if worker.stderr else "") for worker in workers]
 
     assert [code for code, _ in results] == [0] * 8, results
     assert versions(database) == [HEAD]

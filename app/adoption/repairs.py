@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..evolution.chain import reference_at
 from ..foundation.locations import SCRIPT_LOCATION
+from ..foundation.scripts import scripts_of
 from .detection import DatabaseState
 
 if TYPE_CHECKING:
@@ -35,9 +36,11 @@ def adopt(connection: Connection, state: DatabaseState, migration_context: Migra
 
     Runs inside the caller's transaction: with the upgrade that follows, all or nothing.
     """
-    for statement in adoption_statements(state, Path(migration_context.script.dir)):
+    scripts = scripts_of(migration_context)
+    for statement in adoption_statements(state, Path(scripts.dir)):
         connection.exec_driver_sql(statement)
-    migration_context.stamp(migration_context.script, state.revision)
+    if state.revision is not None:
+        migration_context.stamp(scripts, state.revision)
 
 
 def adoption_sql(state: DatabaseState) -> list[str]:

@@ -102,7 +102,7 @@ def described(state: DatabaseState) -> str:
     return f"{state.name} (revision {state.revision}" + ("" if state.managed else ", detected from its schema") + ")"
 
 
-def size(size: int) -> str:
+def size(size: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"

@@ -52,4 +52,5 @@ def downgrade_database(database_url: str, target: str, *, busy_timeout: float = 
 
     config = alembic_config(database_url, backup=True, busy_timeout=busy_timeout)
     command.downgrade(config, target)
-    return config.attributes["report"]
+    report: UpgradeReport = config.attributes["report"]
+    return report

@@ -15,6 +15,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import Connection
+
 from ..adoption import detection
 from ..foundation import interrupts, reading
 from ..foundation.backup import backup_path, discard_backup, require_room, write_backup
@@ -73,7 +75,7 @@ def _refusal(backup: Path, reason: str) -> str:
     )
 
 
-def _live_label(connection, database: Path) -> detection.DatabaseState:
+def _live_label(connection: Connection, database: Path) -> detection.DatabaseState:
     """The live file's state, for the name of its backup; a file detection does not
     recognise is still backed up (it is what is being replaced)."""
     try:
@@ -134,7 +136,7 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
                 # Signals are held and answered between pages (see _Copy): only there can the
                 # copy tell whether it has committed.
                 with interrupts.interrupts_held():
-                    source.backup(connection.connection.driver_connection, pages=1, progress=copy.step_done)
+                    source.backup(_sqlite_connection(connection), pages=1, progress=copy.step_done)
             except BaseException as error:
                 # The copy is one transaction, rolled back: the live file is as it was, and
                 # so is its backup, which would only be a stray copy.
@@ -149,7 +151,7 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
                 raise
             finally:
                 source.close()
-            live = connection.connection.driver_connection
+            live = _sqlite_connection(connection)
             # A backup of a WAL database says "WAL" in its header: keep the live file's own mode.
             mode_now = live.execute("PRAGMA journal_mode").fetchone()[0]
             if mode_now != journal_mode and "wal" in (mode_now, journal_mode):
@@ -157,6 +159,12 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
     finally:
         engine.dispose()
     return RestoreReport(database, backup, restored_state, previous.name, undo_backup, mode_now)
+
+
+def _sqlite_connection(connection: Connection) -> sqlite3.Connection:
+    driver_connection = connection.connection.driver_connection
+    assert isinstance(driver_connection, sqlite3.Connection)  # create_engine makes SQLite engines only
+    return driver_connection
 
 
 class _Copy:
@@ -182,7 +190,7 @@ class _Copy:
         interrupts.raise_pending_interrupt()  # the copy is rolled back; the live file is as it was
         if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
             raise _Busy  # Python would retry a busy step forever; SQLite's busy handler has already waited
-        if not self.backed_up:
+        if not self.backed_up and self.undo_backup is not None:
             # Never after the last page: a StarPunk database has a page per table and more.
             write_backup(self.database, self.undo_backup, write_ahead_log=self.write_ahead_log)
             self.backed_up = True

@@ -74,7 +74,7 @@ def stamp_detected(
     database_url: str, state: detection.DatabaseState, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
 ) -> UpgradeReport:
     """Adopt an unmanaged file at the revision detection found, running no revision."""
-    return upgrade_database(database_url, state.revision, busy_timeout=busy_timeout)
+    return upgrade_database(database_url, state.revision or "base", busy_timeout=busy_timeout)
 
 
 @dataclass(frozen=True)

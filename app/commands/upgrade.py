@@ -129,7 +129,7 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
         except BaseException:
             with interrupts.interrupts_held():
                 roll_back_left_journal(path)
-                if new_file and path.exists() and path.stat().st_size == 0:
+                if new_file and path is not None and path.exists() and path.stat().st_size == 0:
                     path.unlink()  # SQLite created it to find it empty; a refusal leaves nothing new
                 if report.backup is not None and not report.committed:
                     # The database is as it was: a copy of it is only clutter (and fills disks
@@ -269,4 +269,5 @@ def upgrade_database(
 
         config = alembic_config(database_url, backup=backup, busy_timeout=busy_timeout)
         command.upgrade(config, target)
-    return config.attributes["report"]
+    report: UpgradeReport = config.attributes["report"]
+    return report

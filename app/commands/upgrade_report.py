@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..adoption.detection import DatabaseState
 from ..foundation import refusals
@@ -19,6 +19,7 @@ from ..foundation.printable import printable
 
 if TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext, MigrationInfo
+    from alembic.script import Script
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class UpgradeReport:
         if self._attempt is None:
             return
         upcoming = self._steps[len(self.applied)] if len(self.applied) < len(self._steps) else None
-        script = getattr(upcoming, "revision", None)
+        script: Script | None = getattr(upcoming, "revision", None)
         if script is None:
             self._attempt.running = None
             return
@@ -64,9 +65,10 @@ class UpgradeReport:
 
     def step_applied(self, *, ctx: MigrationContext, step: MigrationInfo, heads: Any, run_args: Any) -> None:
         now = time.perf_counter()
-        script = step.up_revision
+        # Alembic's revision map holds Scripts (with their docstring) under the Revision type.
+        script = cast("Script | None", step.up_revision)
         applied = AppliedRevision(
-            revision=", ".join(step.destination_revision_ids) if step.is_stamp else step.up_revision_id,
+            revision=", ".join(step.destination_revision_ids) if step.is_stamp else step.up_revision_id or "",
             description=(script.doc or "").strip().splitlines()[0] if script is not None and not step.is_stamp else "",
             upgrade=step.is_upgrade,
             seconds=now - self._step_started,

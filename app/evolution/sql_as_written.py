@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def execute_as_written(operations: Operations, sql: str) -> None:
     """Run `sql` as it stands (online), or print it as it stands (`--sql`), as `op.execute` would."""
     if operations.migration_context.as_sql:
-        impl = operations.impl
+        impl = operations.migration_context.impl
         impl.static_output(sql.replace("\t", "    ").strip() + impl.command_terminator)
     else:
         operations.get_bind().exec_driver_sql(sql)

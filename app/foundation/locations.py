@@ -47,7 +47,7 @@ def sqlite_uri(path: Path | str, **parameters: str) -> str:
     return uri + ("?" + urllib.parse.urlencode(parameters) if parameters else "")
 
 
-def sqlite_url(path: Path | str) -> str:
+def sqlite_url(path: str | os.PathLike[str]) -> str:
     """The SQLAlchemy URL of a SQLite file given as a plain path. A path is never read as a
     URL: it is %-quoted as `database_file` unquotes it (`?`, `#`, `%` and the rest stay part
     of the name), byte for byte as the operating system knows the file."""

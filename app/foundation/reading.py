@@ -85,7 +85,8 @@ def _log_index_in_use(shm: Path) -> bool:
         return True
     finally:
         os.close(descriptor)
-    return struct.unpack("hhqqi4x", answer)[0] != fcntl.F_UNLCK
+    lock_found: int = struct.unpack("hhqqi4x", answer)[0]  # F_UNLCK: no process holds it
+    return lock_found != fcntl.F_UNLCK
 
 
 def _engine(uri: str, busy_timeout: float) -> Engine:
