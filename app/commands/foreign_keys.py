@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Violation:
     """A row whose foreign key points nowhere, known by what it holds rather than by its rowid,
     which a table rebuild renumbers: the same orphan before and after is the same violation."""
@@ -79,7 +79,8 @@ def violations(connection: Connection, state: DatabaseState, context: Environmen
 
 
 def refusal_for(broken: Counter[Violation], state: DatabaseState, context: EnvironmentContext) -> UpgradeRefused:
-    first = min(broken)
+    # Values of any type (or none) side by side: ordered by how they read, so that the first is always the same.
+    first = min(broken, key=lambda violation: (violation.table, violation.parent, violation.columns, repr(violation.values)))
     references = revision_references(Path(context.script.dir))
     if first.table not in set().union(*(reference.shape.tables.keys() for reference in references)):
         return _users_key_refusal(first.table, first.parent, state, context)
