@@ -82,6 +82,7 @@ def upgrade_with_ensure_schema(database: Path) -> None:
 UPGRADES = [upgrade_with_alembic, upgrade_with_starpunk_db, upgrade_with_ensure_schema]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("upgrade", UPGRADES, ids=lambda f: f.__name__.removeprefix("upgrade_with_"))
 @pytest.mark.parametrize("state", STATES, ids=STATE_IDS)
 def test_every_state_reaches_head_intact(tmp_path, state, upgrade, fresh_install):
@@ -102,6 +103,7 @@ def test_every_state_reaches_head_intact(tmp_path, state, upgrade, fresh_install
     assert digest(database) == at_head, "a second upgrade changed the file"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("state", STATES, ids=STATE_IDS)
 def test_alembic_check_is_clean_after_upgrading_each_state(tmp_path, state):
     database = build(tmp_path / "starpunk.db", state)

@@ -18,6 +18,9 @@ import pytest
 from conftest import HEAD, PROJECT, versions
 from starpunk_history import assert_rows_kept, build, table_rows
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 REVISION_FILES = sorted(path.name for path in (PROJECT / "alembic" / "versions").glob("*.py"))
 
 

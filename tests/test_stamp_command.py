@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from starpunk_migrations.cli import main as cli
 
 from conftest import CHAIN, HEAD, digest, run, versions
 from starpunk_history import build, table_rows
+
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
 
 
 def index_names(path) -> set[str]:
