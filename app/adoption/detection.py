@@ -180,11 +180,12 @@ def detect_state(connection: Connection, script_location: Path = SCRIPT_LOCATION
             unknown_tables=tuple(sorted(difference.unknown_tables)),
         )
 
+    rows = recorded if "schema_migrations" in actual.tables else None
     explained: list[Explanation] = []
     unexplained: dict[str | None, str] = {}
     for index in range(1, len(references)):
         try:
-            explained.append(explain(connection, facts, index, content, starpunk, recorded))
+            explained.append(explain(connection, facts, index, content, starpunk, rows))
         except Unexplained as why:
             unexplained[references[index].revision] = str(why)
     # The earliest exact match: a file StarPunk made never ran any of our revisions, so if

@@ -133,11 +133,13 @@ class ChainFacts:
         return next(iter(added), None)
 
     def replaced_after(self, table: str, index: int) -> int | None:
-        """The first revision after `index` that replaces `table` by one of other columns."""
+        """The revision after `index` that next changes `table`, if it replaces it by a table of
+        other columns (some gone, some new) rather than adding or dropping columns."""
         for later in range(index + 1, len(self.shapes)):
             before, after = self.shapes[later - 1].tables.get(table), self.shapes[later].tables.get(table)
-            if before is not None and after is not None and not after >= before:
-                return later
+            if before is None or after is None or before == after:
+                continue
+            return later if before - after and after - before else None
         return None
 
     def columns_ever(self, table: str) -> frozenset[str]:
@@ -161,16 +163,17 @@ def explain(
     index: int,
     actual: SchemaShape,
     starpunk: SchemaShape,
-    recorded: Sequence[str],
+    recorded: Sequence[str] | None,
 ) -> Explanation:
     """Explain every difference between the file (`actual`) and the revision at `index`, or
-    raise `Unexplained` with the first difference that cannot be."""
+    raise `Unexplained` with the first difference that cannot be. `recorded`: StarPunk's
+    schema_migrations rows, None when the file has no such table."""
     expected = facts.shapes[index]
     revision = facts.references[index].revision
     repairs: list[Repair] = []
     adopted: dict[str, int] = {}  # table -> the revision creating it
     removed: set[str] = set()
-    recorded_prefixes = {migration_prefix(row) for row in recorded}
+    recorded_prefixes = {migration_prefix(row) for row in recorded or ()}
 
     def recorded_removal(remover: int | None) -> int | None:
         """A removal explains an object only if StarPunk recorded the removing migration."""
@@ -223,8 +226,10 @@ def explain(
                 raise Unexplained(f"{kind} {name} is missing")
             repairs.append(Repair("create", kind, name, revision, 0, (definition,)))
 
+    # A file older than StarPunk's runner has no rows to confirm or contradict any revision.
     expected_rows = {migration_prefix(row) for row in facts.references[index].migration_rows}
-    return Explanation(facts.references[index], tuple(_in_order(repairs)), len(expected_rows ^ recorded_prefixes))
+    rows_apart = len(expected_rows ^ recorded_prefixes) if recorded is not None else 0
+    return Explanation(facts.references[index], tuple(_in_order(repairs)), rows_apart)
 
 
 def _adoption(table: str, facts: ChainFacts, creator: int, actual: SchemaShape, rows: int) -> Repair:
@@ -255,7 +260,7 @@ def _extra_column(
         drop = f"ALTER TABLE {quote(table)} DROP COLUMN {quote(column)}"
         return Repair("remove", "column", name, facts.references[remover].revision, values, (drop,))
     replacer = facts.replaced_after(table, index)
-    if replacer is not None and column in facts.columns_ever(table):
+    if replacer is not None and column in facts.shapes[replacer].tables[table]:
         return Repair("keep", "column", name, facts.references[replacer].revision)
     raise Unexplained(f"column {name} should not be there")
 

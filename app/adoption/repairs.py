@@ -71,7 +71,10 @@ def take_backs(state: DatabaseState) -> dict[str, tuple[str, ...]]:
 def require_adopted_revisions(state: DatabaseState, planned: list[Any]) -> None:
     """What was adopted for a revision waits for it: an upgrade (or stamp) that stops short of
     it would leave those objects set aside, so it is refused before anything is written."""
-    running = {getattr(step, "up_revision_id", None) for step in planned}
+    if None in planned:
+        return  # no command to ask what will run (see commands.plan): the run itself will tell
+    # Alembic's steps carry the script they run; a step that goes down is no adoption's.
+    running = {step.revision.revision for step in planned if getattr(step, "is_upgrade", False)}
     waiting = [repair for repair in state.repairs if repair.action == "adopt" and repair.revision not in running]
     if state.needs_stamp and waiting:
         revision = max((repair.revision or "" for repair in waiting), key=lambda name: (len(name), name))
