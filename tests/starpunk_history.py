@@ -129,9 +129,11 @@ class _PartialReader(_Reader):
     then tries each of its values)."""
 
     def _value(self, dimension: str) -> str:
-        if dimension not in self.reading:
+        fixed = self.reading
+        assert not isinstance(fixed, Reading)  # a partial reader holds the fields fixed so far
+        if dimension not in fixed:
             raise _Undecided(dimension)
-        return self.reading[dimension]
+        return fixed[dimension]
 
 
 # --- Releases ------------------------------------------------------------------------------
@@ -562,6 +564,7 @@ def build(path: Path, state: State | str | Road | SimulatedState, *, rows: bool 
     filled with rows unless `rows=False`."""
     if isinstance(state, SimulatedState):
         state = state.road
+    steps: tuple[str | Callable[[sqlite3.Connection], None], ...]
     if isinstance(state, Road):
         steps, reading = state.steps, state.reading
     else:
@@ -693,7 +696,9 @@ class Road:
         if not self.steps:
             return "empty file"
         parts = []
-        for step, outcome in zip(self.steps, self.outcomes, strict=True):
+        # A road written by hand has no outcomes (none is known before it is built).
+        outcomes = self.outcomes or (None,) * len(self.steps)
+        for step, outcome in zip(self.steps, outcomes, strict=True):
             parts.append(short_name(step) + (" (crash)" if outcome is not None and outcome.crash else ""))
         changed = [f"{name}={value}" for name, value in self.depends_on if getattr(DEFAULT_READING, name) != value]
         return " → ".join(parts) + (f" [{', '.join(changed)}]" if changed else "")
@@ -754,7 +759,8 @@ def _fine_key(db: sqlite3.Connection) -> tuple:
 def _transitions(data: bytes, fine: tuple, step: str) -> tuple[_Leaf, ...]:
     """Every result of `step` on the file, one per distinct answer of the readings it asks."""
     del fine  # the cache key; `data` is one file with that key
-    leaves, pending = [], [{}]
+    leaves: list[_Leaf] = []
+    pending: list[dict[str, str]] = [{}]
     while pending:
         fixed = pending.pop()
         db = _memory_db(data)
@@ -764,7 +770,7 @@ def _transitions(data: bytes, fine: tuple, step: str) -> tuple[_Leaf, ...]:
                     ACTIONS[step](db)
                 except sqlite3.DatabaseError:
                     continue  # the operator's command failed: nothing to retry
-                outcome, consulted = None, frozenset()
+                outcome, consulted = None, frozenset[tuple[str, str]]()
             else:
                 reader = _PartialReader(fixed)
                 outcome = start(db, step, reader)
@@ -831,7 +837,7 @@ def simulate(max_starts: int = MAX_STARTS) -> tuple[SimulatedState, ...]:
     empty = _memory_db()
     root = _Node(b"", _fine_key(empty), StateKey.read(empty), (), (), frozenset(), 0)
     empty.close()
-    seen = {(root.fine, None, (), root.fixed, 0)}
+    seen: set[tuple[object, ...]] = {(root.fine, None, (), root.fixed, 0)}
     frontier = [root]
     reached: dict[StateKey, list[_Node]] = {}
     while frontier:
