@@ -84,7 +84,7 @@ def detected_sentence(state: DatabaseState, read_only: bool = False) -> str:
         return "Detected an empty database: every revision " + ("would" if read_only else "will") + " run from the start."
     parts = [f"Detected StarPunk state '{state.name}', which is revision {state.revision}"]
     if state.repairs:
-        parts.append(f"after {len(state.repairs)} repair(s) ({'; '.join(state.repairs)})")
+        parts.append(f"after {len(state.repairs)} repair(s) ({'; '.join(repair.phrase() for repair in state.repairs)})")
     if state.missing_migration_rows:
         parts.append(f"adding {len(state.missing_migration_rows)} schema_migrations row(s)")
     if state.unknown_tables:
