@@ -56,6 +56,7 @@ def head_key(tmp_path_factory) -> StateKey:
     return StateKey.of(database)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("state", list(_params()))
 def test_every_simulated_state_reaches_head_intact(tmp_path, state, head_key):
     database = state.build(tmp_path / "starpunk.db")
