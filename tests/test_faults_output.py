@@ -18,6 +18,8 @@ from conftest import BIN, HEAD, digest, versions
 from faults import ENTRY_POINTS, assert_refused, run_command, snapshot, upgrade
 from starpunk_history import build
 
+pytestmark = pytest.mark.slow
+
 FORGED = "guestbook\n\x1b[2K\rDone: nothing to see here, at revision 009"
 ESCAPED = "guestbook\\n\\x1b[2K\\rDone: nothing to see here, at revision 009"
 

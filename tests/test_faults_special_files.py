@@ -16,6 +16,8 @@ import pytest
 from conftest import BIN
 from faults import ENTRY_POINTS, assert_refused, command_line, run_command
 
+pytestmark = pytest.mark.slow
+
 # Seconds: far longer than a refusal takes, far shorter than forever.
 PATIENCE = 30
 

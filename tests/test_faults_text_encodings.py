@@ -23,6 +23,8 @@ from conftest import BIN, HEAD, digest, versions
 from faults import ENSURE_SCHEMA, ENTRY_POINTS, assert_refused, command_line, environment, run_command, snapshot
 from starpunk_history import build
 
+pytestmark = pytest.mark.slow
+
 UNICODE_NAME = "ünïcødé.db"
 
 

@@ -28,6 +28,8 @@ from conftest import BIN
 from faults import environment, snapshot
 from starpunk_history import build
 
+pytestmark = pytest.mark.slow
+
 SEED = 15
 BASE_STATES = ("v0.1", "legacy v0.9.5", "v1.4")
 VARIANTS_PER_STATE = 100

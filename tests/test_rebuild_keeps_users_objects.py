@@ -13,6 +13,8 @@ import pytest
 from conftest import HEAD, NEXT_REVISION, digest, run, versions
 from schema_copies import add_revision, execute, populated_head, project_copy
 
+pytestmark = pytest.mark.slow
+
 NOTES_GAIN_A_SUMMARY = """
 with op.rebuild_table("notes") as batch_op:
     batch_op.add_column(sa.Column("summary", sa.TEXT(), nullable=False, server_default=sa.text("''")))

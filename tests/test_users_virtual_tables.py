@@ -17,6 +17,8 @@ from faults import run_command
 from schema_copies import execute
 from starpunk_history import build
 
+pytestmark = pytest.mark.slow
+
 
 def status_of(database) -> dict:
     result = run_command([str(BIN / "starpunk-db"), "status", "--json", str(database)], database)

@@ -41,6 +41,8 @@ def print_status(status: Status) -> None:
             f"On upgrade: stamp {status.state.revision}"
             + (f" after {len(status.state.repairs)} repair(s)" if status.state.repairs else "")
         )
+    for repair in status.state.repairs if status.state.needs_stamp else ():
+        say(f"Repair:    {repair.phrase()}")
     if status.state.unknown_tables:
         say(f"Not StarPunk's (left alone): {', '.join(status.state.unknown_tables)}")
 
@@ -48,8 +50,6 @@ def print_status(status: Status) -> None:
 def print_plan(status: Status, target: str, backup: bool) -> None:
     """`upgrade --dry-run`: what an upgrade would do, without doing any of it."""
     print_status(status)
-    for statement in status.state.repairs:
-        say(f"Repair:    {statement}")
     for name in status.state.missing_migration_rows:
         say(f"Record:    schema_migrations row {name}")
     steps = revisions_between(status.state.revision, target)
@@ -63,11 +63,25 @@ def print_plan(status: Status, target: str, backup: bool) -> None:
 
 def print_sql(database_url: str, status: Status, target: str) -> None:
     """`upgrade --sql`: the SQL an upgrade would run, for a DBA to read. Writes nothing."""
-    from alembic import command
-
     for statement in repairs.adoption_sql(status.state):
         print(statement.strip() + ";\n")
+    # An adopted table gets its rows back once the revision creating it has run: the SQL is
+    # printed in stretches that end at those revisions.
+    take_backs = repairs.take_backs(status.state) if status.state.needs_stamp else {}
     start = status.state.revision
+    for script in revisions_between(start, target):
+        if script.revision in take_backs:
+            _print_upgrade_sql(database_url, start, script.revision)
+            for statement in take_backs[script.revision]:
+                print(statement + ";\n")
+            start = script.revision
+    if not take_backs or revisions_between(start, target):
+        _print_upgrade_sql(database_url, start, target)
+
+
+def _print_upgrade_sql(database_url: str, start: str | None, target: str) -> None:
+    from alembic import command
+
     config = alembic_config(database_url, stdout=sys.stdout)
     command.upgrade(config, f"{start}:{target}" if start else target, sql=True)
 

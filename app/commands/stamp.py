@@ -101,6 +101,8 @@ def restamp(
     script = ScriptDirectory(str(SCRIPT_LOCATION))
     if revision not in {entry.revision for entry in script.walk_revisions()}:
         raise UpgradeRefused(f"There is no revision {revision!r}; `starpunk-db history` lists them.")
+    if adopting is not None:
+        repairs.require_adopted_revisions(adopting, [])  # a stamp runs no revision to adopt them for
     path = require_database_file(database_url)
     check_database_file(path)
     check_writable(path)

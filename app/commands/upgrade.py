@@ -223,6 +223,7 @@ def _migrate(
     state = bookkeeping.inspect_database(connection, Path(context.script.dir))
     report.state = state
     steps = plan.planned_steps(state, migration_context)
+    repairs.require_adopted_revisions(state, steps)
     has_work = bool(steps) or state.needs_stamp
     if state.needs_stamp:
         log.info("%s", detected_sentence(state))
@@ -239,13 +240,15 @@ def _migrate(
                     report.backup = None  # nothing of it is left; a retry writes it again
                     raise
                 log.info("backup written to %s", report.backup)
+    # Only violations the upgrade itself introduces count (StarPunk ran with keys off); read
+    # before the repairs, which may set a table aside until its revision creates it.
+    violations_before = foreign_keys.violations(connection, state, context) if has_work else Counter()
     if state.needs_stamp:
         repairs.adopt(connection, state, migration_context)
-    # Only violations the upgrade itself introduces count (StarPunk ran with keys off).
-    violations_before = foreign_keys.violations(connection, state, context) if has_work else Counter()
     report.start_steps(steps, attempt)
-    # Refuses a revision that loses what SQLite hides (triggers, AUTOINCREMENT, CHECKs...).
-    with guarding(connection, migration_context):
+    # Adopted tables get their rows back as their revision runs; the guard refuses a revision
+    # that loses what SQLite hides (triggers, AUTOINCREMENT, CHECKs...).
+    with repairs.taking_back(connection, state, migration_context), guarding(connection, migration_context):
         context.run_migrations()
     attempt.running = None
     broken = foreign_keys.violations(connection, state, context) - violations_before if has_work else Counter()
