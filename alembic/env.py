@@ -43,11 +43,15 @@ def run_migrations_offline() -> None:
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
     )
+    # `starpunk-db upgrade --sql` of an unmanaged file: its adoption (repairs, stamp) first, and the
+    # rows adopted tables get back last, in the transaction they run in; printed as they are written.
+    output = context.get_context().impl.static_output
     with context.begin_transaction():
-        # An unmanaged file's adoption (repairs, stamp), from `starpunk-db upgrade --sql`: in the same transaction.
         for statement in config.attributes.get("statements_first", ()):
-            context.execute(statement)
+            output(statement.strip() + ";")
         context.run_migrations()
+        for statement in config.attributes.get("statements_last", ()):
+            output(statement.strip() + ";")
 
 
 def run_migrations_online() -> None:

@@ -17,6 +17,9 @@ from conftest import CHAIN, HEAD, run
 from faults import sentence_of
 from starpunk_history import build
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 SUGGESTED = re.compile(r"`(starpunk-db [^`]*)`")
 
 

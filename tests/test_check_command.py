@@ -6,9 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from conftest import BIN, CHAIN, HEAD, digest, run
 from schema_copies import populated_head, project_copy
 from starpunk_history import build
+
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
 
 
 def test_a_file_at_head_passes(tmp_path):

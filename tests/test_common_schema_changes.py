@@ -16,6 +16,9 @@ from conftest import HEAD, NEXT_REVISION, digest, versions
 from schema_copies import project_copy, run_in_copy, without_layout
 from starpunk_history import assert_rows_kept, build, table_rows
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 # New names carry the revision's number, so that they are new whatever the models hold.
 N = NEXT_REVISION
 WEBMENTION = f'''

@@ -18,6 +18,9 @@ from conftest import BIN, CHAIN, HEAD, digest, versions
 from faults import ENTRY_POINTS, assert_refused, command_line, environment
 from starpunk_history import build, table_rows
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def slow_file(tmp_path_factory) -> Path:

@@ -13,6 +13,9 @@ from conftest import HEAD, versions
 from faults import ENTRY_POINTS, assert_refused, command_line, environment, snapshot
 from starpunk_history import build
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 # A worker in the middle of serving a page: a read transaction held for argv[2] seconds.
 HOLD_A_READ = """
 import sqlite3, sys, time

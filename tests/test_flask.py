@@ -23,6 +23,9 @@ from conftest import BIN, CHAIN, HEAD, digest, run, versions
 from flask_host import WITHOUT_INIT_APP, flask, host_environment, start_serving, write_host
 from starpunk_history import assert_rows_kept, build, table_rows
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 # What `status` says of a v1.3 file (revision 008): every revision after it pending.
 PENDING_FROM_V1_3 = f"Pending:   {len(CHAIN) - CHAIN.index('008') - 1} revision(s): {' '.join(CHAIN[CHAIN.index('008') + 1 :])}"
 

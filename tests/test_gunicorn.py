@@ -13,6 +13,9 @@ from conftest import CHAIN, HEAD, versions
 from flask_host import WORKERS, address_of, pages, serve, stop, write_host
 from starpunk_history import assert_rows_kept, build, table_rows
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("package", [False, True], ids=["app.py", "an app/ package"])
 def test_four_workers_start_on_a_legacy_file_one_migrates_and_all_serve(tmp_path, package):

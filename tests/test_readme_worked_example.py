@@ -12,9 +12,14 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import BIN, NEXT_REVISION, PROJECT, versions
 from schema_copies import project_copy, without_layout
 from starpunk_history import assert_rows_kept, build, table_rows
+
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
 
 SECTION = re.search(r"^### The worked example\n(.*?)^### ", (PROJECT / "README.md").read_text(), re.MULTILINE | re.DOTALL)
 BLOCKS = re.findall(r"^( *)```(\w+)\n(.*?)^\1```", SECTION.group(1) if SECTION else "", re.MULTILINE | re.DOTALL)

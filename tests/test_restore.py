@@ -16,6 +16,9 @@ from starpunk_migrations.cli import main as cli
 from conftest import HEAD, digest, run, versions
 from starpunk_history import build, table_rows
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 
 def dump(path: Path) -> list[str]:
     """The whole content of a database as SQL: equal dumps, equal databases."""

@@ -26,6 +26,9 @@ from starpunk_migrations.commands.upgrade import upgrade_database
 from conftest import BIN, CHAIN, HEAD, PROJECT, digest, run, versions
 from starpunk_history import assert_rows_kept, build, sha256_hex, table_rows
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 ENSURE_SCHEMA = "import sys; from starpunk_migrations import ensure_schema; ensure_schema(sys.argv[1])"
 ENSURE_SCHEMA_REPORTING = (
     "import sys\nfrom starpunk_migrations import ensure_schema, UpgradeRefused\n"

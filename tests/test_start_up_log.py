@@ -8,9 +8,14 @@ from __future__ import annotations
 import re
 import sys
 
+import pytest
+
 from conftest import CHAIN, HEAD, run
 from schema_copies import execute
 from starpunk_history import build
+
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
 
 START = "import sys\n{logging}\nimport starpunk_migrations\nstarpunk_migrations.ensure_schema(sys.argv[1])\n"
 UNCONFIGURED = ""

@@ -31,6 +31,9 @@ from schema_copies import (
 )
 from starpunk_history import table_rows
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 STARPUNK_TABLES = sorted(Base.metadata.tables)
 # A view of the user's that mentions every table: a rebuild must drop and recreate it.
 USERS_VIEW = "CREATE VIEW my_counts AS SELECT " + ", ".join(

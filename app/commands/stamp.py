@@ -109,6 +109,8 @@ def restamp(
 
     require_known_revision(revision)
     script = ScriptDirectory(str(SCRIPT_LOCATION))
+    if adopting is not None:
+        repairs.require_adopted_revisions(adopting, [])  # a stamp runs no revision to adopt them for
     path = require_database_file(database_url)
     check_database_file(path)
     check_writable(path)

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,6 +223,7 @@ def _migrate(
     state = bookkeeping.inspect_database(connection, Path(context.script.dir))
     report.state = state
     steps = plan.planned_steps(state, migration_context)
+    repairs.require_adopted_revisions(state, steps)
     has_work = bool(steps) or state.needs_stamp
     if state.needs_stamp:
         log.info("%s", detected_sentence(state))
@@ -238,16 +240,18 @@ def _migrate(
                     report.backup = None  # nothing of it is left; a retry writes it again
                     raise
                 log.info("backup written to %s", report.backup)
+    # Only violations the upgrade itself introduces count (StarPunk ran with keys off); read
+    # before the repairs, which may set a table aside until its revision creates it.
+    violations_before = foreign_keys.violations(connection, state, context) if has_work else Counter()
     if state.needs_stamp:
         repairs.adopt(connection, state, migration_context)
-    # Only violations the upgrade itself introduces count (StarPunk ran with keys off).
-    violations_before = foreign_keys.violations(connection, state, context) if has_work else set()
     report.start_steps(steps, attempt)
-    # Refuses a revision that loses what SQLite hides (triggers, AUTOINCREMENT, CHECKs...).
-    with guarding(connection, migration_context):
+    # Adopted tables get their rows back as their revision runs; the guard refuses a revision
+    # that loses what SQLite hides (triggers, AUTOINCREMENT, CHECKs...).
+    with repairs.taking_back(connection, state, migration_context), guarding(connection, migration_context):
         context.run_migrations()
     attempt.running = None
-    broken = foreign_keys.violations(connection, state, context) - violations_before if has_work else set()
+    broken = foreign_keys.violations(connection, state, context) - violations_before if has_work else Counter()
     if broken:
         raise foreign_keys.refusal_for(broken, state, context)
     heads = migration_context.get_current_heads()

@@ -7,8 +7,11 @@ files come from is known by names only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from .shadow_tables import shadow_table_keys
+from .sql_names import name_key
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -30,23 +33,27 @@ class SchemaShape:
     triggers: Mapping[str, str]  # trigger name -> its table
     foreign_keys: Mapping[str, frozenset[tuple[str, str, str, str]]]  # (column, table, column, on delete)
     definitions: Mapping[str, str]  # CREATE statement of each table, index and trigger
+    primary_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # table -> its key's columns
 
     @classmethod
     def read(cls, connection: Connection) -> SchemaShape:
         objects = connection.exec_driver_sql(
             "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite~_%' ESCAPE '~'"
         ).all()
-        virtual = [name for kind, name, _, sql in objects if kind == "table" and (sql or "").upper().startswith("CREATE VIRTUAL")]
+        shadows = shadow_table_keys((name, sql) for kind, name, _, sql in objects if kind == "table" and sql)
 
         def belongs_to_sqlite(name: str) -> bool:
-            return name == "alembic_version" or any(name.startswith(table + "_") for table in virtual)
+            return name == "alembic_version" or name_key(name) in shadows
 
         tables: dict[str, set[str]] = {}
-        for table, column in connection.exec_driver_sql(
-            "SELECT m.name, p.name FROM sqlite_master AS m, pragma_table_info(m.name) AS p WHERE m.type = 'table'"
+        keys: dict[str, list[tuple[int, str]]] = {}
+        for table, column, key_position in connection.exec_driver_sql(
+            "SELECT m.name, p.name, p.pk FROM sqlite_master AS m, pragma_table_info(m.name) AS p WHERE m.type = 'table'"
         ):
             if not belongs_to_sqlite(table) and not table.startswith("sqlite_"):
                 tables.setdefault(table, set()).add(column)
+                if key_position:
+                    keys.setdefault(table, []).append((key_position, column))
         foreign_keys: dict[str, set[tuple[str, str, str, str]]] = {}
         for table, column, parent, parent_column, on_delete in connection.exec_driver_sql(
             'SELECT m.name, f."from", f."table", f."to", f.on_delete '
@@ -58,6 +65,7 @@ class SchemaShape:
             indexes={name: table for kind, name, table, sql in objects if kind == "index" and sql and table in tables},
             triggers={name: table for kind, name, table, _ in objects if kind == "trigger"},
             foreign_keys={name: frozenset(keys) for name, keys in foreign_keys.items()},
+            primary_keys={name: tuple(column for _, column in sorted(columns)) for name, columns in keys.items()},
             # (A trigger named like a shadow table, notes_fts_delete, is StarPunk's own.)
             definitions={
                 name: sql for kind, name, _, sql in objects if sql and not (kind != "trigger" and belongs_to_sqlite(name))
@@ -71,15 +79,20 @@ class SchemaShape:
             triggers=self.triggers,
             foreign_keys={name: keys for name, keys in self.foreign_keys.items() if name not in BOOKKEEPING_TABLES},
             definitions=self.definitions,
+            primary_keys={name: key for name, key in self.primary_keys.items() if name not in BOOKKEEPING_TABLES},
         )
 
 
 def recorded_migrations(connection: Connection) -> tuple[str, ...]:
-    """StarPunk's schema_migrations rows, oldest first; empty when the table does not exist."""
+    """StarPunk's schema_migrations rows, oldest first; empty when the table does not exist.
+
+    A row without a name (NULL, or a number or blob: StarPunk's runner always wrote the file
+    name as text) records no migration, so it is left out."""
     exists = connection.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").first()
     if not exists:
         return ()
-    return tuple(row[0] for row in connection.exec_driver_sql("SELECT migration_name FROM schema_migrations ORDER BY id"))
+    rows = connection.exec_driver_sql("SELECT migration_name FROM schema_migrations ORDER BY id")
+    return tuple(name for (name,) in rows if isinstance(name, str))
 
 
 def migration_prefix(migration_name: str) -> str:
