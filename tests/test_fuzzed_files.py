@@ -165,9 +165,13 @@ def run_worker(variants: list[Variant]) -> list[Outcome]:
         env=environment(),
         text=True,
     )
-    assert worker.stdin is not None and worker.stdout is not None
+    assert worker.stdin is not None and worker.stdout is not None and worker.stderr is not None
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_forward_lines, args=(worker.stdout, lines), daemon=True).start()
+    # Read as it comes too: each upgrade logs its progress there, and a full pipe would stall the worker.
+    errors: queue.Queue[str] = queue.Queue()
+    reading_errors = threading.Thread(target=_forward_lines, args=(worker.stderr, errors), daemon=True)
+    reading_errors.start()
     outcomes = []
     try:
         for variant in variants:
@@ -184,8 +188,10 @@ def run_worker(variants: list[Variant]) -> list[Outcome]:
             outcomes.append(Outcome(variant, reported["result"], detail, before, snapshot(variant.folder)))
     finally:
         worker.kill()
-        _, errors = worker.communicate()
-    assert "Traceback" not in errors, errors
+        worker.wait()
+        reading_errors.join(timeout=CASE_LIMIT)
+    logged = "".join(errors.queue)
+    assert "Traceback" not in logged, logged
     return outcomes
 
 

@@ -38,7 +38,10 @@ def test_an_upgrade_at_start_up_tells_stderr_what_it_did_when_the_host_configure
     (backup,) = tmp_path.glob("starpunk.db.backup-*")
     assert all(re.match(r"^\[[^]]+\] \[\d+\] \[INFO\] starpunk_migrations: ", line) for line in lines), lines
     messages = [line.split("starpunk_migrations: ", 1)[1] for line in lines]
-    assert messages[0].startswith("Detected StarPunk state '") and ", which is revision 002, after 3 repair(s) (create " in messages[0]
+    assert (
+        messages[0].startswith("Detected StarPunk state '")
+        and ", which is revision 002, after 3 repair(s) (create " in messages[0]
+    )
     assert messages[1] == f"backup written to {backup}"
     assert [message.split()[1] for message in messages[2:-1]] == CHAIN[CHAIN.index("002") + 1 :]
     assert messages[-1] == f"{database} is at revision {HEAD}: {len(messages) - 3} revision(s) applied"
