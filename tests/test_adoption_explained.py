@@ -15,7 +15,7 @@ import pytest
 
 from starpunk_migrations.cli import main as cli
 
-from conftest import HEAD, digest, run, versions
+from conftest import CHAIN, HEAD, digest, run, versions
 from starpunk_history import HOTFIX_OPTION_1, Reading, Road, assert_rows_kept, build, table_rows
 
 # 1. rc.2 skipped: rc.1 crashed, the operator ran hotfix option 1, rc.3 then created
@@ -102,7 +102,8 @@ def test_tables_left_behind_by_migrations_recorded_but_never_run_are_removed_as_
 
     facts, text = status(database, capsys)
 
-    assert facts["revision"] == HEAD and facts["pending"] == []
+    # v1.4's schema, whatever revisions came after it (the test suite passes with a new one present).
+    assert facts["revision"] == "009" and facts["pending"] == CHAIN[CHAIN.index("009") + 1 :]
     assert "tokens" in facts["state"] and "left behind" in facts["state"]
     assert repairs(facts) == {("remove", "tokens", "004"), ("remove", "auth_state.code_verifier", "003")}
     assert "Repair:    remove the table tokens, which revision 004 removed (it held 1 row(s), kept in the backup)" in text
