@@ -21,6 +21,7 @@ from ..foundation.backup import backup_path, discard_backup, require_room, write
 from ..foundation.database_files import check_database_file, check_writable
 from ..foundation.engines import create_engine
 from ..foundation.errors import AnotherApplication, UpgradeRefused
+from ..foundation.integrity import first_finding
 from ..foundation.locations import DEFAULT_BUSY_TIMEOUT, sqlite_url
 from ..foundation.refusals import refusing_sqlite_errors
 from .backup_listing import backup_state
@@ -53,8 +54,9 @@ def check_backup(backup: Path) -> detection.DatabaseState:
             problems = [str(error)]
         finally:
             connection.close()
-        if problems != ["ok"]:
-            raise UpgradeRefused(f"SQLite's integrity check finds it damaged ({problems[0]})")
+        finding = first_finding(problems)
+        if finding is not None:
+            raise UpgradeRefused(f"SQLite's integrity check finds it damaged ({finding})")
         state = backup_state(backup)
     except UpgradeRefused as refusal:
         raise UpgradeRefused(_refusal(backup, str(refusal))) from None

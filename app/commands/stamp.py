@@ -20,6 +20,7 @@ from ..foundation.backup import backup_path, discard_backup, require_room, write
 from ..foundation.database_files import check_database_file, check_writable, require_database_file
 from ..foundation.engines import create_engine
 from ..foundation.errors import UpgradeRefused
+from ..foundation.integrity import refuse_damaged
 from ..foundation.locations import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION
 from ..foundation.refusals import refusing_sqlite_errors
 from ..schema.shape import version_rows
@@ -111,6 +112,7 @@ def restamp(
             transaction = connection.begin()  # rolled back as the connection closes, unless committed below
             previous = tuple(version_rows(connection) or ())
             if path.exists() and path.stat().st_size > 0:
+                refuse_damaged(connection, path)
                 label = detection.DatabaseState(
                     previous[0] if previous else "unstamped", previous[0] if previous else None, managed=bool(previous)
                 )

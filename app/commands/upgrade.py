@@ -6,7 +6,8 @@
 1. check the file is a sound SQLite database (else refuse, touching nothing);
 2. `BEGIN IMMEDIATE`: take SQLite's write lock first, so that of several workers starting
    at once one migrates and the others wait for it, then find nothing to do;
-3. detect the state (adoption.detection) and, if there is work, write a backup next to the file;
+3. detect the state (adoption.detection) and, if there is work, check every page of the file
+   (foundation.integrity: a damaged file is refused) and write a backup next to it;
 4. repair and stamp a file Alembic has never seen, then run the revisions;
 5. check no foreign key was broken, and commit. Any failure rolls all of it back.
 
@@ -35,6 +36,7 @@ from ..foundation.backup import backup_path, discard_backup, remove_stale_partia
 from ..foundation.database_files import check_database_file, check_writable, require_database_file, roll_back_left_journal
 from ..foundation.engines import READ_ONLY, READER_PATIENCE, READER_PAUSE, create_engine
 from ..foundation.errors import UpgradeRefused
+from ..foundation.integrity import refuse_damaged
 from ..foundation.locations import DEFAULT_BUSY_TIMEOUT, database_file, resolve_database_url
 from ..foundation.scripts import alembic_config
 from . import foreign_keys, plan
@@ -228,6 +230,7 @@ def _migrate(
     if has_work and path is not None:
         check_writable(path)
         if path.exists() and path.stat().st_size > 0:
+            refuse_damaged(connection, path)  # before the backup: a copy of damage helps no one
             require_room(path, backup=options.backup and report.backup is None)
             if options.backup and report.backup is None:
                 journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
