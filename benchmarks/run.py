@@ -142,14 +142,13 @@ def main() -> None:
             )
         )
 
-        from starpunk_migrations.adoption.detection import DatabaseState
-        from starpunk_migrations.foundation.backup import backup_path, write_backup
+        from starpunk_migrations.foundation.backup import reserve_backup, write_backup
 
         big = folder / "large-2.db"
         size = big.stat().st_size
 
         def backup():
-            target = backup_path(big, DatabaseState("bench", "009", managed=True))
+            target = reserve_backup(big, "bench")
             write_backup(big, target)
             target.unlink()
 

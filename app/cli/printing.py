@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from ..adoption import repairs
 from ..adoption.detection import DatabaseState
 from ..commands.status import MISSING, Status, revisions_between
-from ..foundation.backup import backup_path
+from ..foundation.backup import backup_name
 from ..foundation.scripts import alembic_config
 
 
@@ -49,7 +49,7 @@ def print_plan(status: Status, target: str, backup: bool) -> None:
         print(f"Apply:     {script.revision}  {(script.doc or '').strip().splitlines()[0]}")
     path = status.path
     if backup and path is not None and path.exists() and path.stat().st_size > 0 and (steps or status.state.needs_stamp):
-        print(f"Backup:    {backup_path(path, status.state.label).name} (next to the database)")
+        print(f"Backup:    {backup_name(path, status.state.label).name} (next to the database)")
     print("Dry run: nothing was written.")
 
 

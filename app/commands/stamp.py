@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..adoption import bookkeeping, detection, repairs
 from ..foundation import interrupts, reading
-from ..foundation.backup import backup_path, discard_backup, require_room, write_backup
+from ..foundation.backup import discard_backup, remove_leftovers, require_room, reserve_backup, write_backup
 from ..foundation.database_files import check_database_file, check_writable, require_database_file
 from ..foundation.engines import create_engine
 from ..foundation.errors import UpgradeRefused
@@ -117,8 +117,10 @@ def restamp(
                     previous[0] if previous else "unstamped", previous[0] if previous else None, managed=bool(previous)
                 )
                 journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+                remove_leftovers(path)
                 require_room(path, backup=True)
-                backup = backup_path(path, label.label)  # named first: the clean-up knows it whatever happens
+                with interrupts.interrupts_held():  # reserved and recorded at once: the clean-up knows it
+                    backup = reserve_backup(path, label.label)
                 write_backup(path, backup, write_ahead_log=journal_mode == "wal")
             for statement in repairs.adoption_statements(adopting) if adopting else ():
                 connection.exec_driver_sql(statement)

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..adoption import bookkeeping, repairs
 from ..evolution.schema_guard import guarding
 from ..foundation import interrupts, reading, refusals
-from ..foundation.backup import backup_path, discard_backup, remove_stale_partials, require_room, write_backup
+from ..foundation.backup import discard_backup, remove_leftovers, require_room, reserve_backup, write_backup
 from ..foundation.database_files import check_database_file, check_writable, require_database_file, roll_back_left_journal
 from ..foundation.engines import READ_ONLY, READER_PATIENCE, READER_PAUSE, create_engine
 from ..foundation.errors import UpgradeRefused
@@ -188,6 +188,13 @@ def _run(
                     _roll_back(connection, transaction)
             # Readers kept SQLite from writing: everything is released; try again shortly.
             log.info("readers still hold %s; trying again", attempt.subject)
+            if report.backup is not None:
+                # Other programs may write while the lock is released: the next attempt copies
+                # the file as it then is, under its own lock.
+                with interrupts.interrupts_held():
+                    discard_backup(report.backup)
+                    log.info("removed %s; the next attempt writes the backup again", report.backup)
+                    report.backup = None
             if time.monotonic() - started + READER_PAUSE > patience:
                 raise UpgradeRefused(
                     f"{attempt.subject} is open in another program that keeps reading it (a running StarPunk worker, "
@@ -220,7 +227,7 @@ def _migrate(
     report.applied.clear()
     attempt.running = None
     if path is not None:
-        remove_stale_partials(path)
+        remove_leftovers(path)
     state = bookkeeping.inspect_database(connection, Path(context.script.dir))
     report.state = state
     steps = plan.planned_steps(state, migration_context)
@@ -231,15 +238,12 @@ def _migrate(
         check_writable(path)
         if path.exists() and path.stat().st_size > 0:
             refuse_damaged(connection, path)  # before the backup: a copy of damage helps no one
-            require_room(path, backup=options.backup and report.backup is None)
-            if options.backup and report.backup is None:
+            require_room(path, backup=options.backup)
+            if options.backup:
                 journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
-                report.backup = backup_path(path, state.label)  # named first: the clean-up knows it whatever happens
-                try:
-                    write_backup(path, report.backup, write_ahead_log=journal_mode == "wal")
-                except BaseException:
-                    report.backup = None  # nothing of it is left; a retry writes it again
-                    raise
+                with interrupts.interrupts_held():  # reserved and recorded at once: the clean-up knows it
+                    report.backup = reserve_backup(path, state.label)
+                write_backup(path, report.backup, write_ahead_log=journal_mode == "wal")
                 log.info("backup written to %s", report.backup)
     if state.needs_stamp:
         repairs.adopt(connection, state, migration_context)
