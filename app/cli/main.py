@@ -146,7 +146,7 @@ def run_downgrade(database_url: str, arguments: argparse.Namespace) -> int:
         )
         return 1
     with progress_on_stdout():
-        report = downgrade_database(database_url, arguments.to, busy_timeout=arguments.busy_timeout)
+        report = downgrade_database(database_url, arguments.to, planned=plan, busy_timeout=arguments.busy_timeout)
     print(
         f"Done: {status.database} is at revision {report.revision or 'base'}, "
         f"{len(report.applied)} revision(s) reverted" + (f"; the backup is {report.backup}." if report.backup else ".")
@@ -172,7 +172,7 @@ def run_stamp(database_url: str, arguments: argparse.Namespace) -> int:
         if arguments.dry_run:
             print("Dry run: nothing was written.")
             return 0
-        report = restamp(database_url, arguments.force, busy_timeout=arguments.busy_timeout)
+        report = restamp(database_url, arguments.force, seen=found, busy_timeout=arguments.busy_timeout)
     else:
         if detected is None:
             raise UpgradeRefused(found.undetectable)
@@ -201,7 +201,7 @@ def run_stamp(database_url: str, arguments: argparse.Namespace) -> int:
                 stamp_detected(database_url, detected, busy_timeout=arguments.busy_timeout)
             print(f"Done: {path} is stamped {detected.revision}.")
             return 0
-        report = restamp(database_url, detected.revision, adopting=detected, busy_timeout=arguments.busy_timeout)
+        report = restamp(database_url, detected.revision, seen=found, adopting=detected, busy_timeout=arguments.busy_timeout)
     if report.backup:
         print(f"backup written to {report.backup}")
     before = ", ".join(report.previous) or "no stamp"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..adoption import bookkeeping, detection, repairs
 from ..foundation import interrupts, reading
@@ -24,8 +25,12 @@ from ..foundation.integrity import refuse_damaged
 from ..foundation.locations import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION
 from ..foundation.refusals import refusing_sqlite_errors
 from ..schema.shape import version_rows
+from .planned_state import PlannedState, refuse_changed
 from .upgrade import upgrade_database
 from .upgrade_report import UpgradeReport
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,35 @@ def examine(database_url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> St
 def stamp_detected(
     database_url: str, state: detection.DatabaseState, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
 ) -> UpgradeReport:
-    """Adopt an unmanaged file at the revision detection found, running no revision."""
-    return upgrade_database(database_url, state.revision, busy_timeout=busy_timeout)
+    """Adopt an unmanaged file at the revision detection found, running no revision; refused
+    if, under the lock, the file is no longer that unmanaged file (an upgrade stamped it)."""
+    planned = PlannedState(state.revision, managed=False)
+    return upgrade_database(database_url, state.revision, busy_timeout=busy_timeout, planned=planned)
+
+
+def _refuse_if_changed(
+    connection: Connection,
+    path: Path,
+    seen: StampExamination,
+    versions: tuple[str, ...] | None,
+    adopting: detection.DatabaseState | None,
+) -> None:
+    """Under the lock: the stamp (and, when adopting, what detection finds) must be what the
+    operator was shown."""
+    if versions != seen.versions:
+        refuse_changed(path, _stamped(seen.versions), _stamped(versions))
+    if adopting is not None:
+        found = detection.detect_state(connection)
+        if found != adopting:
+            refuse_changed(
+                path, f"detected as {adopting.name} (revision {adopting.revision})", f"{found.name} (revision {found.revision})"
+            )
+
+
+def _stamped(versions: tuple[str, ...] | None) -> str:
+    if versions is None:
+        return "not stamped"
+    return f"stamped {', '.join(versions)}" if versions else "stamped with no revision"
 
 
 @dataclass(frozen=True)
@@ -90,12 +122,14 @@ def restamp(
     database_url: str,
     revision: str,
     *,
+    seen: StampExamination | None = None,
     adopting: detection.DatabaseState | None = None,
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
 ) -> StampReport:
     """Make `revision` the database's only alembic_version row, after a backup, in one locked
     transaction; with `adopting` (what detection found), its repairs and schema_migrations
-    rows are written too, as an adoption would."""
+    rows are written too, as an adoption would. With `seen` (the examination the operator was
+    shown), only if the file is still as examined: its stamp, and what detection finds."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
@@ -110,7 +144,10 @@ def restamp(
     try:
         with refusing_sqlite_errors(path, busy_timeout), engine.connect() as connection:
             transaction = connection.begin()  # rolled back as the connection closes, unless committed below
-            previous = tuple(version_rows(connection) or ())
+            rows = version_rows(connection)
+            if seen is not None:
+                _refuse_if_changed(connection, path, seen, None if rows is None else tuple(rows), adopting)
+            previous = tuple(rows or ())
             if path.exists() and path.stat().st_size > 0:
                 refuse_damaged(connection, path)
                 label = detection.DatabaseState(

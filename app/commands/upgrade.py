@@ -40,6 +40,7 @@ from ..foundation.integrity import refuse_damaged
 from ..foundation.locations import DEFAULT_BUSY_TIMEOUT, database_file, resolve_database_url
 from ..foundation.scripts import alembic_config
 from . import foreign_keys, plan
+from .planned_state import PlannedState
 from .upgrade_report import UpgradeReport, detected_sentence
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 class UpgradeOptions:
     backup: bool = True
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+    planned: PlannedState | None = None  # what a command's plan saw (downgrade, stamp): checked under the lock
 
     @classmethod
     def from_context(cls, context: EnvironmentContext) -> UpgradeOptions:
@@ -72,7 +74,7 @@ class UpgradeOptions:
         if not 0 <= busy_timeout < float("inf"):
             shown = f"-x busy_timeout={given}" if "busy_timeout" not in attributes else f"busy_timeout {given!r}"
             raise UpgradeRefused(f"{shown} is not a number of seconds; give one, e.g. -x busy_timeout={DEFAULT_BUSY_TIMEOUT:g}.")
-        return cls(backup=bool(backup), busy_timeout=busy_timeout)
+        return cls(backup=bool(backup), busy_timeout=busy_timeout, planned=attributes.get("planned_state"))
 
 
 @contextlib.contextmanager
@@ -230,6 +232,8 @@ def _migrate(
         remove_leftovers(path)
     state = bookkeeping.inspect_database(connection, Path(context.script.dir))
     report.state = state
+    if options.planned is not None:
+        options.planned.check(state, attempt.subject)  # before the target is judged from a state the plan never saw
     steps = plan.planned_steps(state, migration_context)
     has_work = bool(steps) or state.needs_stamp
     if state.needs_stamp:
@@ -267,12 +271,14 @@ def upgrade_database(
     *,
     backup: bool = True,
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    planned: PlannedState | None = None,
 ) -> UpgradeReport:
-    """`alembic upgrade TARGET` on this database, with detection, stamping and backup."""
+    """`alembic upgrade TARGET` on this database, with detection, stamping and backup; with
+    `planned`, only if the file is still in the state a plan shown to the operator saw."""
     attempt = refusals.Attempt(where=database_file(database_url) or database_url, busy_timeout=busy_timeout)
     with interrupts.interrupts_as_exceptions(), refusals.boundary(attempt):
         from alembic import command  # a few tenths of a second: Ctrl-C meanwhile gets the sentence too
 
-        config = alembic_config(database_url, backup=backup, busy_timeout=busy_timeout)
+        config = alembic_config(database_url, backup=backup, busy_timeout=busy_timeout, planned_state=planned)
         command.upgrade(config, target)
     return config.attributes["report"]
