@@ -37,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.command is None:
         parser.print_help()
         return 0
+    attempt = refusals.Attempt(action=arguments.command)
     try:
-        with interrupts.interrupts_as_exceptions(), refusals.boundary(refusals.Attempt(action=arguments.command)):
-            return _run(arguments)
+        with interrupts.interrupts_as_exceptions(), refusals.boundary(attempt):
+            return _run(arguments, attempt)
     except UpgradeRefused as refusal:
         print(f"starpunk-db: {refusal}", file=sys.stderr)
         return 1
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _run(arguments: argparse.Namespace) -> int:
+def _run(arguments: argparse.Namespace, attempt: refusals.Attempt) -> int:
     writes = arguments.command == "upgrade" and not (arguments.dry_run or arguments.sql)
     database_url = _database_url(arguments.database, create_folder=writes)
     if arguments.command == "status":
@@ -62,13 +63,13 @@ def _run(arguments: argparse.Namespace) -> int:
     elif arguments.command == "history":
         run_history(database_url)
     elif arguments.command == "downgrade":
-        return run_downgrade(database_url, arguments)
+        return run_downgrade(database_url, arguments, attempt)
     elif arguments.command == "stamp":
-        return run_stamp(database_url, arguments)
+        return run_stamp(database_url, arguments, attempt)
     elif arguments.command == "backups":
         run_backups(_file(database_url), arguments.json)
     elif arguments.command == "restore":
-        run_restore(Path(arguments.backup), _file(database_url), arguments.busy_timeout)
+        run_restore(Path(arguments.backup), _file(database_url), arguments.busy_timeout, attempt)
     elif arguments.dry_run:
         print_plan(read_status(database_url), arguments.to, backup=not arguments.no_backup)
     elif arguments.sql:
@@ -81,6 +82,8 @@ def _run(arguments: argparse.Namespace) -> int:
             )
         elapsed = time.perf_counter() - started
         shown = database_file(database_url) or database_url
+        if report.committed:
+            attempt.done = f"{shown} was upgraded to revision {report.revision}" + _backup_clause(report.backup)
         if report.applied or (report.state and report.state.needs_stamp):
             print(
                 f"Done: {shown} is at revision {report.revision}, {len(report.applied)} revision(s) applied in {elapsed:.2f} s."
@@ -88,6 +91,10 @@ def _run(arguments: argparse.Namespace) -> int:
         else:
             print(f"Nothing to do: {shown} is at revision {report.revision}.")
     return 0
+
+
+def _backup_clause(backup: Path | None) -> str:
+    return f" (its backup is {backup})" if backup else ""
 
 
 def _file(database_url: str) -> Path:
@@ -117,7 +124,7 @@ def run_history(database_url: str) -> None:
         print(f"* the database's revision{'' if status.state.managed else ' (detected, not yet stamped)'}")
 
 
-def run_downgrade(database_url: str, arguments: argparse.Namespace) -> int:
+def run_downgrade(database_url: str, arguments: argparse.Namespace, attempt: refusals.Attempt) -> int:
     from ..commands.downgrade import downgrade_database, plan_downgrade
 
     status = read_status(database_url)
@@ -147,6 +154,8 @@ def run_downgrade(database_url: str, arguments: argparse.Namespace) -> int:
         return 1
     with progress_on_stdout():
         report = downgrade_database(database_url, arguments.to, planned=plan, busy_timeout=arguments.busy_timeout)
+    if report.committed:
+        attempt.done = f"{status.database} was downgraded to revision {report.revision or 'base'}" + _backup_clause(report.backup)
     print(
         f"Done: {status.database} is at revision {report.revision or 'base'}, "
         f"{len(report.applied)} revision(s) reverted" + (f"; the backup is {report.backup}." if report.backup else ".")
@@ -154,7 +163,7 @@ def run_downgrade(database_url: str, arguments: argparse.Namespace) -> int:
     return 0
 
 
-def run_stamp(database_url: str, arguments: argparse.Namespace) -> int:
+def run_stamp(database_url: str, arguments: argparse.Namespace, attempt: refusals.Attempt) -> int:
     from ..commands.stamp import examine, restamp, stamp_detected
 
     path = require_database_file(database_url)
@@ -198,10 +207,12 @@ def run_stamp(database_url: str, arguments: argparse.Namespace) -> int:
             return 0
         if found.versions is None:
             with progress_on_stdout():
-                stamp_detected(database_url, detected, busy_timeout=arguments.busy_timeout)
+                adopted = stamp_detected(database_url, detected, busy_timeout=arguments.busy_timeout)
+            attempt.done = f"{path} was stamped {detected.revision}" + _backup_clause(adopted.backup)
             print(f"Done: {path} is stamped {detected.revision}.")
             return 0
         report = restamp(database_url, detected.revision, seen=found, adopting=detected, busy_timeout=arguments.busy_timeout)
+    attempt.done = f"{report.database} was stamped {report.revision}" + _backup_clause(report.backup)
     if report.backup:
         print(f"backup written to {report.backup}")
     before = ", ".join(report.previous) or "no stamp"
@@ -227,10 +238,13 @@ def run_backups(database: Path, as_json: bool) -> None:
         )
 
 
-def run_restore(backup: Path, database: Path, busy_timeout: float) -> None:
+def run_restore(backup: Path, database: Path, busy_timeout: float, attempt: refusals.Attempt) -> None:
     from ..commands.restore import restore_database
 
     report = restore_database(backup, database, busy_timeout)
+    attempt.done = f"{database} was restored from {backup}" + (
+        f" ({database} as it was is kept as {report.undo_backup})" if report.undo_backup else ""
+    )
     print(f"Checked:   {backup} is sound (integrity check ok) and holds {described(report.state)}.")
     if report.undo_backup:
         print(
@@ -240,6 +254,8 @@ def run_restore(backup: Path, database: Path, busy_timeout: float) -> None:
     else:
         print(f"Backup:    none needed: there was no database at {database}.")
     print(f"Restored:  {database} now holds the backup's content (journal mode {report.journal_mode}).")
+    if report.afterwards:
+        print(f"Warning:   {report.afterwards}.")
     if report.state.revision != head_revision():
         print("Next:      StarPunk upgrades it at its next start; or run `starpunk-db upgrade` now.")
 

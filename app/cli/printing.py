@@ -64,11 +64,18 @@ def print_sql(database_url: str, status: Status, target: str) -> None:
     command.upgrade(config, f"{start}:{target}" if start else target, sql=True)
 
 
+class _ProgressHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Output that cannot be written (a full disk, a closed pipe) does not stop the work,
+        nor puts a traceback on the operator's screen: what the command did is said once it
+        is done, on stderr if need be (refusals.boundary)."""
+
+
 @contextlib.contextmanager
 def progress_on_stdout() -> Iterator[None]:
     """Show the app's progress lines on stdout, as plain lines, for the length of the command;
     other loggers are untouched and the `starpunk_migrations` logger is left as it was found."""
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _ProgressHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("starpunk_migrations")
     level = logger.level
