@@ -21,6 +21,7 @@ from ..foundation.database_files import require_database_file
 from ..foundation.errors import UpgradeRefused
 from ..foundation.locations import as_database_url, database_file, resolve_database_url
 from ..foundation.scripts import head_revision
+from ..schema.credentials import private_backup_notice
 from .arguments import build_parser
 from .printing import described, print_plan, print_sql, print_status, progress_on_stdout, size
 
@@ -215,6 +216,8 @@ def run_stamp(database_url: str, arguments: argparse.Namespace, attempt: refusal
     attempt.done = f"{report.database} was stamped {report.revision}" + _backup_clause(report.backup)
     if report.backup:
         print(f"backup written to {report.backup}")
+        if report.credentials:
+            print(private_backup_notice(report.backup, report.credentials, "stamp"))
     before = ", ".join(report.previous) or "no stamp"
     print(f"Done: {report.database} is stamped {report.revision} (was: {before}); no revision was run.")
     return 0
@@ -251,6 +254,8 @@ def run_restore(backup: Path, database: Path, busy_timeout: float, attempt: refu
             f"Backup:    {database} as it was ({report.previous_state}) is kept as {report.undo_backup}; "
             "restore that to undo this restore."
         )
+        if report.credentials:
+            print(f"Private:   {private_backup_notice(report.undo_backup, report.credentials, 'restore')}")
     else:
         print(f"Backup:    none needed: there was no database at {database}.")
     print(f"Restored:  {database} now holds the backup's content (journal mode {report.journal_mode}).")

@@ -36,6 +36,7 @@ from ..foundation.errors import AnotherApplication, UpgradeRefused
 from ..foundation.integrity import first_finding
 from ..foundation.locations import DEFAULT_BUSY_TIMEOUT, sqlite_url
 from ..foundation.refusals import refusing_sqlite_errors
+from ..schema.credentials import plaintext_credentials
 from .backup_listing import backup_state
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class RestoreReport:
     undo_backup: Path | None  # the live file as it was; None when there was no live file
     journal_mode: str
     afterwards: str | None = None  # what went wrong once the copy had committed; the restore stands
+    credentials: tuple[str, ...] = ()  # the plaintext credentials the undo backup holds
 
 
 class _Busy(Exception):
@@ -84,6 +86,7 @@ class _LiveFile:
     page_size: int
     encoding: str
     holds_content: bool
+    credentials: tuple[str, ...] = ()  # the plaintext credentials it holds (schema.credentials)
 
 
 def check_backup(backup: Path) -> detection.DatabaseState:
@@ -142,6 +145,7 @@ def _look(connection: Connection, database: Path, holds_content: bool) -> _LiveF
         page_size=int(pragma("page_size")),
         encoding=pragma("encoding"),
         holds_content=holds_content,
+        credentials=plaintext_credentials(connection) if holds_content else (),
     )
 
 
@@ -205,7 +209,9 @@ def restore_database(backup: Path, database: Path, busy_timeout: float = DEFAULT
         # The restore stands, whatever failed after it: say so, never "nothing was changed".
         log.warning("the restore of %s is committed; then: %s", database, error, exc_info=error)
         mode, afterwards = "unknown", afterwards or f"a step after the copy failed ({_described(error)})"
-    return RestoreReport(database, backup, restored_state, copy.live.state.name, copy.undo_backup, mode, afterwards)
+    return RestoreReport(
+        database, backup, restored_state, copy.live.state.name, copy.undo_backup, mode, afterwards, copy.live.credentials
+    )
 
 
 def _keep_journal_mode(connection: Connection, database: Path, journal_mode: str) -> tuple[str, str | None]:
@@ -315,5 +321,5 @@ class _Copy:
             return
         require_room(self.database, backup=True)
         with interrupts.interrupts_held():  # reserved and recorded at once: the clean-up knows it
-            self.undo_backup = reserve_backup(self.database, self.live.state.label)
+            self.undo_backup = reserve_backup(self.database, self.live.state.label, private=bool(self.live.credentials))
         write_backup(self.database, self.undo_backup, write_ahead_log=write_ahead_log)

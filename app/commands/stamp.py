@@ -24,6 +24,7 @@ from ..foundation.errors import UpgradeRefused
 from ..foundation.integrity import refuse_damaged
 from ..foundation.locations import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION
 from ..foundation.refusals import refusing_sqlite_errors
+from ..schema.credentials import plaintext_credentials
 from ..schema.shape import version_rows
 from .planned_state import PlannedState, refuse_changed
 from .upgrade import upgrade_database
@@ -116,6 +117,7 @@ class StampReport:
     revision: str
     previous: tuple[str, ...]  # alembic_version rows before
     backup: Path | None
+    credentials: tuple[str, ...] = ()  # the plaintext credentials the backup holds (schema.credentials)
 
 
 def restamp(
@@ -141,6 +143,7 @@ def restamp(
     check_writable(path)
     engine = create_engine(database_url, busy_timeout)
     backup = None
+    credentials: tuple[str, ...] = ()
     try:
         with refusing_sqlite_errors(path, busy_timeout), engine.connect() as connection:
             transaction = connection.begin()  # rolled back as the connection closes, unless committed below
@@ -156,8 +159,9 @@ def restamp(
                 journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
                 remove_leftovers(path)
                 require_room(path, backup=True)
+                credentials = plaintext_credentials(connection)
                 with interrupts.interrupts_held():  # reserved and recorded at once: the clean-up knows it
-                    backup = reserve_backup(path, label.label)
+                    backup = reserve_backup(path, label.label, private=bool(credentials))
                 write_backup(path, backup, write_ahead_log=journal_mode == "wal")
             for statement in repairs.adoption_statements(adopting) if adopting else ():
                 connection.exec_driver_sql(statement)
@@ -173,4 +177,4 @@ def restamp(
         raise
     finally:
         engine.dispose()
-    return StampReport(path, revision, previous, backup)
+    return StampReport(path, revision, previous, backup, credentials)

@@ -39,6 +39,7 @@ from ..foundation.errors import UpgradeRefused
 from ..foundation.integrity import refuse_damaged
 from ..foundation.locations import DEFAULT_BUSY_TIMEOUT, database_file, resolve_database_url
 from ..foundation.scripts import alembic_config
+from ..schema.credentials import plaintext_credentials, private_backup_notice
 from . import foreign_keys, plan
 from .planned_state import PlannedState
 from .upgrade_report import UpgradeReport, detected_sentence
@@ -129,7 +130,12 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
         new_file = path is not None and not path.exists()
         try:
             _run(context, configure, options, path, writes, report, attempt)
-        except BaseException:
+        except BaseException as error:
+            if report.committed and isinstance(error, Exception):
+                # The change is committed and the report says what it is (backup included): what
+                # failed after it (closing the connection, say) undoes nothing: not a refusal.
+                log.warning("%s: the change is committed; afterwards: %s", attempt.subject, error, exc_info=error)
+                return
             with interrupts.interrupts_held():
                 roll_back_left_journal(path)
                 if new_file and path.exists() and path.stat().st_size == 0:
@@ -180,6 +186,9 @@ def _run(
                     transaction.commit()
                     report.committed = True
                     interrupts.change_committed()
+                if report.backup is not None and report.backup_credentials:
+                    change = getattr(migration_context.opts.get("fn"), "__name__", "upgrade")
+                    log.warning("%s", private_backup_notice(report.backup, report.backup_credentials, change))
                 return
             except (sqlalchemy.exc.OperationalError, sqlite3.OperationalError) as error:
                 original = getattr(error, "orig", error)
@@ -245,10 +254,12 @@ def _migrate(
             require_room(path, backup=options.backup)
             if options.backup:
                 journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+                credentials = plaintext_credentials(connection)
                 with interrupts.interrupts_held():  # reserved and recorded at once: the clean-up knows it
-                    report.backup = reserve_backup(path, state.label)
+                    report.backup = reserve_backup(path, state.label, private=bool(credentials))
                 write_backup(path, report.backup, write_ahead_log=journal_mode == "wal")
                 log.info("backup written to %s", report.backup)
+                report.backup_credentials = credentials
     if state.needs_stamp:
         repairs.adopt(connection, state, migration_context)
     # Only violations the upgrade itself introduces count (StarPunk ran with keys off).
