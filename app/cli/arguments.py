@@ -25,7 +25,8 @@ Writes:     upgrade, downgrade, stamp, restore; each backs the file up first (up
 {textwrap.fill(BACKUP_HELP, 96, subsequent_indent="          ")}
 
 Exit status: 0 done, or nothing to do; 1 refused: one sentence on stderr says what was found and
-what to do, and the database was not changed; 2 the command line itself is wrong.
+what to do, and the database was not changed (or, if it says the change was made, what failed
+after it); 2 the command line itself is wrong.
 `starpunk-db COMMAND --help` says what a command reads and writes."""
 
 
