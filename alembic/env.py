@@ -11,9 +11,10 @@ up, repairs and stamps it, then runs the revisions. Bad input is refused with on
 
 from logging.config import fileConfig
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import context
+from alembic.runtime.environment import EnvironmentContext
 from alembic.util import CommandError
 
 from starpunk_migrations import UpgradeRefused, models
@@ -47,7 +48,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    run_online(context, configure)
+    run_online(cast(EnvironmentContext, context), configure)  # the module proxies the running context
 
 
 try:

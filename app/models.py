@@ -11,7 +11,7 @@ Revisions never import this module; they carry their own SQL.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import Any
 
 from sqlalchemy import (
     BOOLEAN,
@@ -26,14 +26,18 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column
+from sqlalchemy.types import TypeEngine
 
 from .schema.sqlite_objects import Trigger, VirtualTable, declare
 
 CURRENT_TIMESTAMP = text("CURRENT_TIMESTAMP")
-# StarPunk declares its primary keys without NOT NULL (`id INTEGER PRIMARY KEY`), and
-# SQLite reports them as nullable; the models say the same so autogenerate stays quiet.
-PRIMARY_KEY = {"primary_key": True, "nullable": True}
+
+
+def primary_key(type_: type[TypeEngine[Any]]) -> MappedColumn[Any]:
+    """StarPunk declares its primary keys without NOT NULL (`id INTEGER PRIMARY KEY`), and
+    SQLite reports them as nullable; the models say the same so autogenerate stays quiet."""
+    return mapped_column(type_, primary_key=True, nullable=True)
 
 
 class Base(DeclarativeBase):
@@ -54,7 +58,7 @@ class Note(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(INTEGER, **PRIMARY_KEY)
+    id: Mapped[int] = primary_key(INTEGER)
     slug: Mapped[str] = mapped_column(TEXT, unique=True)
     file_path: Mapped[str] = mapped_column(TEXT, unique=True)
     published: Mapped[bool | None] = mapped_column(BOOLEAN, server_default=text("0"))
@@ -75,7 +79,7 @@ class Session(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(INTEGER, **PRIMARY_KEY)
+    id: Mapped[int] = primary_key(INTEGER)
     session_token_hash: Mapped[str] = mapped_column(TEXT, unique=True)
     me: Mapped[str] = mapped_column(TEXT)
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=CURRENT_TIMESTAMP)
@@ -91,7 +95,7 @@ class AuthState(Base):
     __tablename__ = "auth_state"
     __table_args__ = (Index("idx_auth_state_expires", "expires_at"),)
 
-    state: Mapped[str] = mapped_column(TEXT, **PRIMARY_KEY)
+    state: Mapped[str] = primary_key(TEXT)
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=CURRENT_TIMESTAMP)
     expires_at: Mapped[datetime] = mapped_column(TIMESTAMP)
     redirect_uri: Mapped[str | None] = mapped_column(TEXT)
@@ -102,9 +106,9 @@ class SchemaMigration(Base):
     so that StarPunk's runner never re-applies what this project's revisions did."""
 
     __tablename__ = "schema_migrations"
-    __table_args__: ClassVar[dict[str, bool]] = {"sqlite_autoincrement": True}
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012  (SQLAlchemy reads it once)
 
-    id: Mapped[int] = mapped_column(INTEGER, **PRIMARY_KEY)
+    id: Mapped[int] = primary_key(INTEGER)
     migration_name: Mapped[str] = mapped_column(TEXT, unique=True)
     applied_at: Mapped[datetime] = mapped_column(TIMESTAMP, server_default=CURRENT_TIMESTAMP)
 
@@ -115,7 +119,7 @@ class AuthorProfile(Base):
     __tablename__ = "author_profile"
     __table_args__ = (Index("idx_author_profile_cache", "cached_until"),)
 
-    me: Mapped[str] = mapped_column(TEXT, **PRIMARY_KEY)
+    me: Mapped[str] = primary_key(TEXT)
     name: Mapped[str | None] = mapped_column(TEXT)
     photo: Mapped[str | None] = mapped_column(TEXT)
     url: Mapped[str | None] = mapped_column(TEXT)
@@ -131,7 +135,7 @@ class Media(Base):
     __tablename__ = "media"
     __table_args__ = (Index("idx_media_uploaded", "uploaded_at"),)
 
-    id: Mapped[int] = mapped_column(INTEGER, **PRIMARY_KEY)
+    id: Mapped[int] = primary_key(INTEGER)
     filename: Mapped[str] = mapped_column(TEXT)
     original_name: Mapped[str] = mapped_column(TEXT)
     path: Mapped[str] = mapped_column(TEXT, unique=True)
@@ -152,7 +156,7 @@ class NoteMedia(Base):
         Index("idx_note_media_order", "note_id", "display_order"),
     )
 
-    id: Mapped[int] = mapped_column(INTEGER, **PRIMARY_KEY)
+    id: Mapped[int] = primary_key(INTEGER)
     note_id: Mapped[int] = mapped_column(INTEGER, ForeignKey("notes.id", ondelete="CASCADE"))
     media_id: Mapped[int] = mapped_column(INTEGER, ForeignKey("media.id", ondelete="CASCADE"))
     display_order: Mapped[int] = mapped_column(INTEGER, server_default=text("0"))
@@ -166,7 +170,7 @@ class Tag(Base):
     __tablename__ = "tags"
     __table_args__ = (Index("idx_tags_name", "name"), {"sqlite_autoincrement": True})
 
-    id: Mapped[int] = mapped_column(INTEGER, **PRIMARY_KEY)
+    id: Mapped[int] = primary_key(INTEGER)
     name: Mapped[str] = mapped_column(TEXT, unique=True)
     display_name: Mapped[str] = mapped_column(TEXT)
     created_at: Mapped[datetime | None] = mapped_column(TIMESTAMP, server_default=CURRENT_TIMESTAMP)
@@ -197,7 +201,7 @@ class MediaVariant(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(INTEGER, **PRIMARY_KEY)
+    id: Mapped[int] = primary_key(INTEGER)
     media_id: Mapped[int] = mapped_column(INTEGER, ForeignKey("media.id", ondelete="CASCADE"))
     variant_type: Mapped[str] = mapped_column(TEXT)
     path: Mapped[str] = mapped_column(TEXT)

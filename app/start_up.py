@@ -72,4 +72,6 @@ def ensure_schema(
             from .commands.upgrade import upgrade_database  # SQLAlchemy and Alembic: a few tenths of a second
         except KeyboardInterrupt:
             raise UpgradeRefused(interrupts.INTERRUPTED) from None
-        return upgrade_database(url, "head", backup=backup, busy_timeout=busy_timeout).revision
+        revision = upgrade_database(url, "head", backup=backup, busy_timeout=busy_timeout).revision
+    assert revision is not None  # the upgrade went to head, which is a revision
+    return revision

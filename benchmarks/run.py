@@ -125,8 +125,8 @@ def in_fresh_process(what: str, database: Path) -> dict:
 
 def main() -> None:
     rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        folder = Path(folder)
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
 
         at_head = folder / "head.db"
         upgrade_database(f"sqlite:///{at_head}", "head", backup=False)
@@ -175,7 +175,7 @@ def main() -> None:
         size = big.stat().st_size
 
         def backup():
-            target = reserve_backup(big, "bench")
+            target = reserve_backup(big, "benchmark")
             write_backup(big, target)
             target.unlink()
 
@@ -215,11 +215,11 @@ def main() -> None:
             )
         )
         huge, copy = million_notes(folder / "million.db"), folder / "million-copy.db"
-        timings = {}
+        medians = {}
         for what in ("upgrade", "upgrade without the page check"):
-            timings[what] = statistics.median(upgraded_copy_seconds(what, huge, copy) for _ in range(3))
+            medians[what] = statistics.median(upgraded_copy_seconds(what, huge, copy) for _ in range(3))
             copy.unlink()
-        checked, unchecked = timings["upgrade"], timings["upgrade without the page check"]
+        checked, unchecked = medians["upgrade"], medians["upgrade without the page check"]
         rows.append(
             (
                 "v0.9.5 → head, 1,000,000 notes: page check (quick_check) vs none",

@@ -114,7 +114,7 @@ def write_lock_held(database: Path) -> Iterator[Callable[[], None]]:
             holder.communicate("\n", timeout=30)
 
     try:
-        assert holder.stdout.readline() == "locked\n"
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
         yield release
     finally:
         holder.kill()

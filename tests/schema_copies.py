@@ -4,6 +4,7 @@ index definitions, sequences), to compare before and after a change."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -71,6 +72,12 @@ def populated_head(folder: Path) -> Path:
     fill(db)
     db.close()
     return database
+
+
+def without_layout(code: str) -> str:
+    """Code with no whitespace at all: generated revisions are formatted by ruff (alembic.ini's
+    post_write_hooks), whose line breaks depend on the line length it finds configured."""
+    return re.sub(r"\s+", "", code)
 
 
 def project_config(project: Path, database: Path, **attributes: Any) -> Config:

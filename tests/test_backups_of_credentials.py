@@ -15,6 +15,9 @@ from conftest import run
 from faults import environment
 from starpunk_history import build
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 LOGGING_ENSURE_SCHEMA = (
     "import logging, sys\nfrom starpunk_migrations import ensure_schema\n"
     "logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')\nensure_schema(sys.argv[1])\n"

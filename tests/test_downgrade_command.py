@@ -7,6 +7,8 @@ import re
 import sqlite3
 import subprocess
 
+import pytest
+
 from starpunk_migrations.cli import main as cli
 from starpunk_migrations.evolution.revision_history import revision_history
 
@@ -94,6 +96,7 @@ def test_downgrading_a_file_never_stamped_adopts_it_first(tmp_path):
     assert "media" not in table_rows(database)
 
 
+@pytest.mark.slow
 def test_a_downgrade_an_upgrade_overtook_between_its_plan_and_its_lock_refuses_and_asks_again(tmp_path):
     """The operator agreed to revert one revision; an upgrade committing before the downgrade
     takes its lock must not turn that into reverting three."""
@@ -107,6 +110,7 @@ def test_a_downgrade_an_upgrade_overtook_between_its_plan_and_its_lock_refuses_a
             stderr=subprocess.PIPE,
             text=True,
         )
+        assert downgrade.stdout is not None
         plan = [downgrade.stdout.readline() for _ in range(4)]
         with stopped(downgrade):
             release()

@@ -11,9 +11,14 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import BIN, HEAD, digest, versions
 from faults import environment
 from starpunk_history import build, table_rows
+
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
 
 
 def at_head(folder: Path) -> Path:

@@ -14,6 +14,9 @@ from conftest import BIN, HEAD, versions
 from faults import ENTRY_POINTS, assert_refused, run_command, snapshot, upgrade
 from starpunk_history import build
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 
 def at_head(folder: Path) -> Path:
     database = folder / "starpunk.db"

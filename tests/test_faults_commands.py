@@ -22,6 +22,7 @@ NOT_A_FILE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ENTRY_POINTS)
 @pytest.mark.parametrize("url", NOT_A_FILE)
 def test_a_url_that_is_not_a_sqlite_file_is_refused(tmp_path, url, name):
@@ -106,6 +107,7 @@ READ_ONLY_COMMANDS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("state", ["legacy v0.9.5", "v1.4", "rc.2 hybrid"])
 @pytest.mark.parametrize("command", READ_ONLY_COMMANDS)
 def test_read_only_commands_write_nothing(tmp_path, command, state):

@@ -17,6 +17,9 @@ from conftest import BIN, CHAIN
 from faults import ENTRY_POINTS, assert_refused, run_command, snapshot, upgrade
 from starpunk_history import build
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 DAMAGED = "is damaged (On tree page "
 RESTORE_ADVICE = "nothing was changed: restore it from a backup (`starpunk-db backups` lists them)."
 

@@ -19,6 +19,9 @@ from conftest import BIN, HEAD, digest, versions
 from faults import ENTRY_POINTS, assert_refused, command_line, run_command, snapshot, upgrade
 from starpunk_history import NOTES, build
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 CRASH_MID_WRITE = """
 import os, signal, sqlite3, sys
 db = sqlite3.connect(sys.argv[1], isolation_level=None)

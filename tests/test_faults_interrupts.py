@@ -14,9 +14,12 @@ import pytest
 
 from test_safety import many_sessions
 
-from conftest import CHAIN, HEAD, digest, versions
-from faults import BIN, ENTRY_POINTS, assert_refused, command_line, environment
+from conftest import BIN, CHAIN, HEAD, digest, versions
+from faults import ENTRY_POINTS, assert_refused, command_line, environment
 from starpunk_history import build, table_rows
+
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +190,7 @@ def handling_signals(pid: int) -> None:
     if not status.exists():
         pytest.skip("needs /proc to see when the command's handler is in place")
     deadline = time.monotonic() + 30
-    while not int(re.search(r"^SigCgt:\s*([0-9a-f]+)$", status.read_text(), re.M).group(1), 16) >> (signal.SIGTERM - 1) & 1:
+    while not int(re.findall(r"^SigCgt:\s*([0-9a-f]+)$", status.read_text(), re.M)[0], 16) >> (signal.SIGTERM - 1) & 1:
         assert time.monotonic() < deadline, "the command never began"
         time.sleep(0.001)
 
@@ -205,6 +208,7 @@ def test_a_signal_while_starpunk_db_is_still_loading_says_so_too(tmp_path, numbe
     process = subprocess.Popen(
         [sys.executable, "-c", LOADING, str(database)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    assert process.stdout is not None
     assert process.stdout.readline() == "loading the command\n"
     handling_signals(process.pid)  # main() has begun, the imports are under way
 
@@ -240,6 +244,7 @@ def test_a_signal_while_ensure_schema_is_still_loading_raises_upgrade_refused(tm
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert process.stdout is not None
     assert process.stdout.readline() == "calling ensure_schema\n"
     handling_signals(process.pid)
 

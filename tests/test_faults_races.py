@@ -24,6 +24,9 @@ from conftest import BIN, HEAD, versions
 from faults import environment, has_open, stopped, wait_until, write_lock_held
 from starpunk_history import build
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 # A program holding a write lease on a file (as a file server or a backup agent may): whoever
 # opens the file waits until the lease is let go, and the holder is told (SIGIO).
 HOLD_A_LEASE = """
@@ -72,6 +75,13 @@ def finished(process: subprocess.Popen) -> str:
     return stdout
 
 
+def reported(pattern: str, output: str) -> str:
+    """The path a command's output reports, found by `pattern`."""
+    found = re.search(pattern, output, re.MULTILINE)
+    assert found is not None, output
+    return found.group(1)
+
+
 @pytest.fixture
 def lease_support(tmp_path):
     probe = tmp_path / "lease-probe"
@@ -102,7 +112,7 @@ def test_a_command_that_runs_while_a_restore_is_between_its_look_and_its_copy_ke
         lease = subprocess.Popen(
             [sys.executable, "-c", HOLD_A_LEASE, str(kept)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
-        assert lease.stdout.readline() == "leased\n"
+        assert lease.stdout is not None and lease.stdout.readline() == "leased\n"
         other_command = starpunk_db(*arguments, database=database)
         wait_until(lambda: has_open(other_command, database), f"the {second} waiting for the lock")
         with stopped(other_command):
@@ -115,11 +125,10 @@ def test_a_command_that_runs_while_a_restore_is_between_its_look_and_its_copy_ke
         lease.communicate("\n", timeout=30)
     restore_output = finished(restore)
 
-    kept_as = re.search(r"is kept as (.+); restore that to undo", restore_output).group(1)
-    if second == "upgrade":
-        written = re.search(r"^backup written to (.+)$", second_output, re.MULTILINE).group(1)
-    else:
-        written = re.search(r"is kept as (.+); restore that to undo", second_output).group(1)
+    kept_as = reported(r"is kept as (.+); restore that to undo", restore_output)
+    written = reported(
+        r"^backup written to (.+)$" if second == "upgrade" else r"is kept as (.+); restore that to undo", second_output
+    )
     assert kept_as != written
     # The second command's backup holds the live file as it was; the restore's, what the
     # second command left.

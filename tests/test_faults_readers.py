@@ -13,6 +13,9 @@ from conftest import HEAD, versions
 from faults import ENTRY_POINTS, assert_refused, command_line, environment, snapshot
 from starpunk_history import build
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 # A worker in the middle of serving a page: a read transaction held for argv[2] seconds.
 HOLD_A_READ = """
 import sqlite3, sys, time
@@ -50,6 +53,7 @@ def test_a_reader_that_never_lets_go_is_named_and_never_locks_visitors_out(tmp_p
     before = snapshot(tmp_path)
     worker = start(HOLD_A_READ, database, 600)
     try:
+        assert worker.stdout is not None
         assert worker.stdout.readline().strip() == "reading"
         visitors = start(KEEP_READING, database, 8)
         result = subprocess.run(
@@ -75,6 +79,7 @@ def test_a_reader_that_lets_go_soon_does_not_stop_the_upgrade(tmp_path):
     database = build(tmp_path / "starpunk.db", "legacy v0.9.5")
     worker = start(HOLD_A_READ, database, 2.5)
     try:
+        assert worker.stdout is not None
         assert worker.stdout.readline().strip() == "reading"
         result = subprocess.run(
             command_line("starpunk-db", database),

@@ -25,7 +25,10 @@ def test_history_lists_every_revision_with_its_release_and_marks_the_detected_on
     rows = history_rows(out)
     assert [revision for _, revision, _ in rows] == CHAIN
     assert [revision for mark, revision, _ in rows if mark == "*"] == ["002"]
-    assert out.splitlines()[0] == f"Database:  {database}: rc.2 hybrid (revision 002, detected from its schema)"
+    assert (
+        out.splitlines()[0]
+        == f"Database:  {database}: v1.0.0-rc.1 .. rc.3 with idx_tokens_expires, idx_tokens_hash and idx_tokens_me missing (revision 002, detected from its schema)"
+    )
     assert out.splitlines()[-1] == "* the database's revision (detected, not yet stamped)"
     assert re.search(rf"^  {HEAD}\s+\S+\s+.+  \(head\)$", out, re.MULTILINE)
 

@@ -18,15 +18,20 @@ import pytest
 from conftest import HEAD, PROJECT, versions
 from starpunk_history import assert_rows_kept, build, table_rows
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 REVISION_FILES = sorted(path.name for path in (PROJECT / "alembic" / "versions").glob("*.py"))
 
 
-def _run(*command: str | Path, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+def _run(*command: str | Path, cwd: Path, pythonpath: str | None = None, **kwargs) -> subprocess.CompletedProcess:
     environment = {
         key: value
         for key, value in os.environ.items()
         if key not in ("DATABASE_URL", "DATABASE_PATH", "PYTHONPATH", "VIRTUAL_ENV")
     }
+    if pythonpath is not None:
+        environment["PYTHONPATH"] = pythonpath
     result = subprocess.run([str(part) for part in command], cwd=cwd, env=environment, capture_output=True, text=True, **kwargs)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
@@ -119,6 +124,23 @@ def test_starpunk_db_from_the_wheel_adopts_and_upgrades_a_legacy_file_from_anoth
     assert_rows_kept(before, table_rows(database))
     assert len(list(elsewhere.glob("starpunk.db.backup-*"))) == 1
     assert not (elsewhere / "data").exists()
+
+
+@pytest.mark.parametrize("host_layout", ["app.py", "app/__init__.py"])
+def test_a_host_with_its_own_app_module_imports_the_start_up_api_and_runs_starpunk_db(installed, elsewhere, host_layout):
+    # The most common Flask layouts: the host's own `app` comes first on sys.path (its folder,
+    # PYTHONPATH=. in a container), and nothing of ours is named `app`.
+    host = elsewhere / host_layout
+    host.parent.mkdir(parents=True, exist_ok=True)
+    host.write_text("from starpunk_migrations import UpgradeRefused, ensure_schema\nHOST = 'the host app'\n")
+    database = build(elsewhere / "starpunk.db", "v1.3")
+    program = f"import app\nprint(app.HOST, app.ensure_schema({str(database)!r}))\n"
+
+    started = _run(installed / "bin" / "python", "-c", program, cwd=elsewhere, pythonpath=".")
+    status = _run(installed / "bin" / "starpunk-db", "status", "starpunk.db", cwd=elsewhere, pythonpath=".")
+
+    assert started.stdout.strip() == f"the host app {HEAD}"
+    assert "Pending:   0 revision(s) (up to date)" in status.stdout
 
 
 def test_ensure_schema_from_the_wheel_uses_the_installed_scripts(installed, elsewhere):

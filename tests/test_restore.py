@@ -16,6 +16,9 @@ from starpunk_migrations.cli import main as cli
 from conftest import HEAD, digest, run, versions
 from starpunk_history import build, table_rows
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 
 def dump(path: Path) -> list[str]:
     """The whole content of a database as SQL: equal dumps, equal databases."""
@@ -231,6 +234,7 @@ def test_restore_waits_for_a_writer_and_gives_up_touching_nothing(upgraded):
         text=True,
     )
     try:
+        assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
         before, listing = digest(database), sorted(database.parent.iterdir())
         started = time.monotonic()
@@ -301,6 +305,7 @@ def test_a_reader_that_will_not_let_go_makes_restore_give_up_leaving_nothing_beh
         text=True,
     )
     try:
+        assert reader.stdout is not None
         assert reader.stdout.readline().strip() == "reading"
         before, listing = digest(database), sorted(database.parent.iterdir())
         result = run("starpunk-db", "restore", "--busy-timeout", "0.5", str(backup), str(database))
@@ -352,6 +357,7 @@ def test_no_write_made_while_starpunk_runs_during_a_restore_is_lost(upgraded, jo
             [sys.executable, "-c", KEEP_WRITING, str(database), f"attempt-{attempt}"], stdout=subprocess.PIPE, text=True
         )
         try:
+            assert writer.stdout is not None
             assert writer.stdout.readline().strip() == "writing"
             time.sleep(0.05)
             before = backups(database.parent)

@@ -26,6 +26,9 @@ from starpunk_migrations.commands.upgrade import upgrade_database
 from conftest import BIN, CHAIN, HEAD, PROJECT, digest, run, versions
 from starpunk_history import assert_rows_kept, build, sha256_hex, table_rows
 
+# Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 ENSURE_SCHEMA = "import sys; from starpunk_migrations import ensure_schema; ensure_schema(sys.argv[1])"
 ENSURE_SCHEMA_REPORTING = (
     "import sys\nfrom starpunk_migrations import ensure_schema, UpgradeRefused\n"
@@ -165,6 +168,7 @@ def test_a_database_locked_beyond_the_timeout_is_refused(tmp_path, name):
         text=True,
     )
     try:
+        assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
         started = time.monotonic()
         result = run_entry_point(name, database, busy_timeout=0.5)
@@ -286,7 +290,7 @@ def test_eight_workers_starting_at_once_all_succeed_and_one_migrates(tmp_path):
         )
         for name in names[:8]
     ]
-    results = [(worker.wait(timeout=120), worker.stderr.read()) for worker in workers]
+    results = [(worker.wait(timeout=120), worker.stderr.read() if worker.stderr else "") for worker in workers]
 
     assert [code for code, _ in results] == [0] * 8, results
     assert versions(database) == [HEAD]

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, HEAD, NEXT_REVISION, versions
-from schema_copies import execute, project_copy
+from schema_copies import execute, project_copy, without_layout
 from starpunk_history import build
 
 # New columns carry the revision's number, so that they are new whatever the models hold today.
@@ -63,7 +63,8 @@ def project(tmp_path_factory) -> Path:
 def test_the_generated_revision_rebuilds_with_op_rebuild_table(project):
     written = next((project / "alembic" / "versions").glob(f"{NEXT_REVISION}_*.py")).read_text()
     for table, column in (("notes", SUMMARY), ("tags", COLOR), ("media_variants", QUALITY)):
-        assert f"with op.rebuild_table('{table}') as batch_op:\n        batch_op.add_column(sa.Column('{column}'" in written
+        rebuild = f'with op.rebuild_table("{table}") as batch_op: batch_op.add_column(sa.Column("{column}",'
+        assert without_layout(rebuild) in without_layout(written)
     assert "batch_alter_table" not in written
 
 

@@ -19,6 +19,7 @@ from ..foundation.locations import SCRIPT_LOCATION
 from ..foundation.refusals import STAMP_COMMAND
 from ..schema.shape import SchemaShape, version_rows
 from . import detection
+from .explanation import ChainFacts, Unexplained, explain
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 
 def stamp_findings(connection: Connection, revision: str | None, script_location: Path = SCRIPT_LOCATION) -> list[str]:
     """How the schema differs from the one `revision` produces, as short phrases; empty when
-    the stamp is right. The user's own tables and indexes do not count, nor what a known
-    hybrid legitimately keeps at its revision (e.g. the rc.1 hotfix column until 002)."""
+    the stamp is right. The user's own tables and indexes do not count, nor what the chain
+    explains as kept at that revision (the rc.1 hotfix column until 002 replaces tokens)."""
     references = revision_references(script_location)
     reference = next((r for r in references if r.revision == revision), None)
     if reference is None:
@@ -35,7 +36,11 @@ def stamp_findings(connection: Connection, revision: str | None, script_location
     starpunk = all_starpunk_names(references)
     actual = SchemaShape.read(connection).without_bookkeeping()
     difference = detection.SchemaDifference.between(reference.shape.without_bookkeeping(), actual, starpunk)
-    if any(hybrid.revision == revision and hybrid.matches(difference) for hybrid in detection.KNOWN_HYBRIDS):
+    try:
+        explained = explain(connection, ChainFacts(references), references.index(reference), actual, starpunk, ())
+    except Unexplained as reason:
+        return difference.findings() or [str(reason)]
+    if all(repair.action == "keep" for repair in explained.repairs):
         return []
     return difference.findings()
 

@@ -8,9 +8,11 @@ files themselves into an in-memory SQLite database, so a new revision needs no n
 detection code. StarPunk's `schema_migrations` rows are reported, never trusted: in the
 hybrid states they disagree with the schema.
 
-Two states no release defined were nonetheless common in the wild; they are the
-`KNOWN_HYBRIDS`, the only named cases. Anything else that matches no revision is refused,
-before anything is written, with what the nearest revision expected.
+A file that matches no revision exactly is explained, difference by difference, by what the
+chain did (adoption.explanation): objects a later revision creates already there, objects a
+revision removed still there, objects of its revision missing that hold no data. The reading
+that explains it best wins; two equally good readings, or a difference nothing explains, are
+refused before anything is written, with what was found.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..evolution.chain import RevisionReference, all_starpunk_names, revision_references
+from ..evolution.chain import all_starpunk_names, revision_references
 from ..foundation.errors import AnotherApplication, UpgradeRefused
 from ..foundation.locations import SCRIPT_LOCATION
 from ..schema.releases import release_name
 from ..schema.shape import SchemaShape, migration_prefix, recorded_migrations, version_rows
+from .explanation import ChainFacts, Explanation, Repair, Unexplained, explain
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -87,44 +90,6 @@ class SchemaDifference:
 
 
 @dataclass(frozen=True)
-class KnownHybrid:
-    """A schema no release defined, but that StarPunk's failures left on real sites.
-
-    It lands on `revision` when its difference from that revision is exactly
-    `extra_columns` (left in place: the next revision drops them) and/or some of
-    `missing_indexes` (created, with the revision's own definitions, before stamping).
-    """
-
-    name: str
-    revision: str
-    extra_columns: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    missing_indexes: frozenset[str] = frozenset()
-
-    def matches(self, difference: SchemaDifference) -> bool:
-        tolerated = SchemaDifference(
-            unexpected_columns=self.extra_columns,
-            missing_indexes=difference.missing_indexes,
-            unknown_tables=difference.unknown_tables,
-            unknown_indexes=difference.unknown_indexes,
-        )
-        return (
-            difference == tolerated
-            and difference.missing_indexes <= self.missing_indexes
-            and bool(difference.missing_indexes or self.extra_columns)
-        )
-
-
-KNOWN_HYBRIDS = (
-    # The rc.1 hotfix told operators to run `ALTER TABLE tokens ADD COLUMN token_hash TEXT`
-    # on the old tokens table; 002 drops that table anyway.
-    KnownHybrid("legacy + rc.1 hotfix", "001", extra_columns={"tokens": frozenset({"token_hash"})}),
-    # rc.1/rc.2 started on that file: 002 rebuilt tokens, then failed on
-    # "table authorization_codes already exists" before creating the token indexes.
-    KnownHybrid("rc.2 hybrid", "002", missing_indexes=frozenset({"idx_tokens_hash", "idx_tokens_me", "idx_tokens_expires"})),
-)
-
-
-@dataclass(frozen=True)
 class DatabaseState:
     """What a database is, as far as migrations are concerned.
 
@@ -136,7 +101,7 @@ class DatabaseState:
     name: str
     revision: str | None
     managed: bool
-    repairs: tuple[str, ...] = ()
+    repairs: tuple[Repair, ...] = ()
     missing_migration_rows: tuple[str, ...] = ()
     recorded_migrations: tuple[str, ...] = ()
     unknown_tables: tuple[str, ...] = ()
@@ -148,7 +113,10 @@ class DatabaseState:
     @property
     def label(self) -> str:
         """The state as a file-name-friendly word, for backup names."""
-        source = self.revision if self.managed else self.name
+        if self.managed:
+            return re.sub(r"[^A-Za-z0-9.]+", "-", self.revision or "base").strip("-")
+        # A repaired state's name lists its repairs: the release it is at says enough.
+        source = release_name(self.revision) + " repaired" if self.repairs else self.name
         return re.sub(r"[^A-Za-z0-9.]+", "-", source or "base").strip("-")
 
 
@@ -184,6 +152,7 @@ def detect_state(connection: Connection, script_location: Path = SCRIPT_LOCATION
     if not actual.tables:
         return DatabaseState(name=release_name(None), revision=None, managed=False)
     starpunk = all_starpunk_names(references)
+    facts = ChainFacts(references)
     content = actual.without_bookkeeping()
     if not content.tables.keys() & starpunk.tables.keys():
         raise AnotherApplication(
@@ -197,33 +166,53 @@ def detect_state(connection: Connection, script_location: Path = SCRIPT_LOCATION
         for reference in references
     ]
 
-    def state(
-        name: str, reference: RevisionReference, difference: SchemaDifference, repairs: tuple[str, ...] = ()
-    ) -> DatabaseState:
+    def state(explanation: Explanation) -> DatabaseState:
+        difference = differences[references.index(explanation.reference)][1]
         present = {migration_prefix(row) for row in recorded}
+        reference = explanation.reference
         return DatabaseState(
-            name=name,
+            name=explanation.describe(),
             revision=reference.revision,
             managed=False,
-            repairs=repairs,
+            repairs=explanation.repairs,
             missing_migration_rows=tuple(row for row in reference.migration_rows if migration_prefix(row) not in present),
             recorded_migrations=recorded,
             unknown_tables=tuple(sorted(difference.unknown_tables)),
         )
 
+    rows = recorded if "schema_migrations" in actual.tables else None
+    explained: list[Explanation] = []
+    unexplained: dict[str | None, str] = {}
+    for index in range(1, len(references)):
+        try:
+            explained.append(explain(connection, facts, index, content, starpunk, rows))
+        except Unexplained as why:
+            unexplained[references[index].revision] = str(why)
     # The earliest exact match: a file StarPunk made never ran any of our revisions, so if
     # two revisions look alike (a data-only revision), the later one must still run.
-    for reference, difference in differences:
-        if not difference.findings():
-            return state(release_name(reference.revision), reference, difference)
-    for hybrid in KNOWN_HYBRIDS:
-        for reference, difference in differences:
-            if reference.revision == hybrid.revision and hybrid.matches(difference):
-                repairs = tuple(reference.shape.definitions[name] for name in sorted(difference.missing_indexes))
-                return state(hybrid.name, reference, difference, repairs)
+    exact = [explanation for explanation in explained if not explanation.repairs]
+    if exact:
+        return state(exact[0])
+    # Otherwise the reading the chain explains best wins: rows that confirm it, fewest repairs.
+    if explained:
+        best = min(explained, key=lambda explanation: explanation.rank)
+        rivals = [other for other in explained if other.rank == best.rank and other is not best]
+        if rivals:
+            readings = " or ".join(
+                f"revision {reading.revision} ({reading.describe()}: {'; '.join(r.phrase() for r in reading.repairs)})"
+                for reading in (best, *rivals)
+            )
+            raise UpgradeRefused(
+                f"The database's schema can be read two ways, as {readings}; nothing was changed: "
+                "restore a backup, or stamp the right one with `starpunk-db stamp --force REV`."
+            )
+        return state(best)
 
     nearest, difference = min(differences[1:], key=lambda pair: len(pair[1].findings()))
     findings = difference.findings()
+    reason = unexplained.get(nearest.revision)
+    if reason and not any(reason.startswith(finding) for finding in findings):
+        findings = [reason, *findings]
     shown = "; ".join(findings[:6]) + (f"; and {len(findings) - 6} more" if len(findings) > 6 else "")
     raise UpgradeRefused(
         "The database's schema matches no StarPunk release: the nearest is revision "

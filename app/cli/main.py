@@ -113,7 +113,7 @@ def run_history(database_url: str) -> None:
         current, note = status.state.revision, described(status.state)
         database = status.database
     except UpgradeRefused as refusal:
-        current, note, database = None, f"not known: {refusal}", database_file(database_url) or database_url
+        current, note, database = None, f"not known: {refusal}", str(database_file(database_url) or database_url)
     head = head_revision()
     print(f"Database:  {database}: {note}")
     print(f"  {'revision':<9} {'release':<12} what it does")
@@ -176,7 +176,7 @@ def run_stamp(database_url: str, arguments: argparse.Namespace, attempt: refusal
         placed = (
             f"detection finds {described(detected)}"
             if detected
-            else f"detection cannot place it: {found.undetectable.split('; ')[0].rstrip('.')}"
+            else f"detection cannot place it: {(found.undetectable or '').split('; ')[0].rstrip('.')}"
         )
         print(f"Stamping {arguments.force} on {path}, whatever its schema ({found.describe_stamp()}; {placed}).")
         if arguments.dry_run:
@@ -190,7 +190,7 @@ def run_stamp(database_url: str, arguments: argparse.Namespace, attempt: refusal
             print(f"Nothing to stamp: {path} holds no StarPunk table; `starpunk-db upgrade` creates the schema.")
             return 0
         if found.stamp_is_right:
-            print(f"Nothing to do: {path} is stamped {found.versions[0]}, and its schema is that revision's.")
+            print(f"Nothing to do: {path} is stamped {(found.versions or ('',))[0]}, and its schema is that revision's.")
             return 0
         why = "" if found.versions is None else f"{found.describe_stamp()}; "
         print(

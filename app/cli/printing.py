@@ -6,6 +6,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
+from typing import TextIO
 
 from ..adoption import repairs
 from ..adoption.detection import DatabaseState
@@ -33,6 +34,8 @@ def print_status(status: Status) -> None:
             f"On upgrade: stamp {status.state.revision}"
             + (f" after {len(status.state.repairs)} repair(s)" if status.state.repairs else "")
         )
+    for repair in status.state.repairs if status.state.needs_stamp else ():
+        print(f"Repair:    {repair.phrase()}")
     if status.state.unknown_tables:
         print(f"Not StarPunk's (left alone): {', '.join(status.state.unknown_tables)}")
 
@@ -40,8 +43,6 @@ def print_status(status: Status) -> None:
 def print_plan(status: Status, target: str, backup: bool) -> None:
     """`upgrade --dry-run`: what an upgrade would do, without doing any of it."""
     print_status(status)
-    for statement in status.state.repairs:
-        print(f"Repair:    {statement}")
     for name in status.state.missing_migration_rows:
         print(f"Record:    schema_migrations row {name}")
     steps = revisions_between(status.state.revision, target)
@@ -55,16 +56,30 @@ def print_plan(status: Status, target: str, backup: bool) -> None:
 
 def print_sql(database_url: str, status: Status, target: str) -> None:
     """`upgrade --sql`: the SQL an upgrade would run, for a DBA to read. Writes nothing."""
-    from alembic import command
-
     for statement in repairs.adoption_sql(status.state):
         print(statement.strip() + ";\n")
+    # An adopted table gets its rows back once the revision creating it has run: the SQL is
+    # printed in stretches that end at those revisions.
+    take_backs = repairs.take_backs(status.state) if status.state.needs_stamp else {}
     start = status.state.revision
+    for script in revisions_between(start, target):
+        if script.revision in take_backs:
+            _print_upgrade_sql(database_url, start, script.revision)
+            for statement in take_backs[script.revision]:
+                print(statement + ";\n")
+            start = script.revision
+    if not take_backs or revisions_between(start, target):
+        _print_upgrade_sql(database_url, start, target)
+
+
+def _print_upgrade_sql(database_url: str, start: str | None, target: str) -> None:
+    from alembic import command
+
     config = alembic_config(database_url, stdout=sys.stdout)
     command.upgrade(config, f"{start}:{target}" if start else target, sql=True)
 
 
-class _ProgressHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _ProgressHandler(logging.StreamHandler[TextIO]):
     def handleError(self, record: logging.LogRecord) -> None:
         """Output that cannot be written (a full disk, a closed pipe) does not stop the work,
         nor puts a traceback on the operator's screen: what the command did is said once it
@@ -94,7 +109,7 @@ def described(state: DatabaseState) -> str:
     return f"{state.name} (revision {state.revision}" + ("" if state.managed else ", detected from its schema") + ")"
 
 
-def size(size: int) -> str:
+def size(size: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"

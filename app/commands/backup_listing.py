@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ..adoption import bookkeeping
 from ..adoption.detection import DatabaseState
@@ -32,7 +33,7 @@ class BackupEntry:
     revision: str | None
     readable: bool
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "path": str(self.path),
             "state": self.state,

@@ -57,4 +57,5 @@ def downgrade_database(
     expected = None if planned is None else PlannedState(planned.current)
     config = alembic_config(database_url, backup=True, busy_timeout=busy_timeout, planned_state=expected)
     command.downgrade(config, target)
-    return config.attributes["report"]
+    report: UpgradeReport = config.attributes["report"]
+    return report

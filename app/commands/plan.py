@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..foundation.errors import UpgradeRefused
+from ..foundation.scripts import scripts_of
 
 if TYPE_CHECKING:
     from alembic.runtime.environment import EnvironmentContext
@@ -58,7 +59,7 @@ def planned_steps(state: DatabaseState, migration_context: MigrationContext) -> 
 
 def _is_behind(state: DatabaseState, migration_context: MigrationContext) -> bool:
     """Whether the destination is an older revision than the database's (Alembic quietly does nothing)."""
-    script, destination = migration_context.script, _destination_of(migration_context)
+    script, destination = scripts_of(migration_context), _destination_of(migration_context)
     if state.revision is None or not destination:
         return False
     try:
@@ -70,7 +71,7 @@ def _is_behind(state: DatabaseState, migration_context: MigrationContext) -> boo
 
 
 def _target_refusal(error: Exception | None, state: DatabaseState, migration_context: MigrationContext) -> UpgradeRefused:
-    script = migration_context.script
+    script = scripts_of(migration_context)
     destination = _destination_of(migration_context)
     command = getattr(migration_context.opts.get("fn"), "__name__", "")
     try:

@@ -218,7 +218,7 @@ def _keep_journal_mode(connection: Connection, database: Path, journal_mode: str
     """Put the live file's journal mode back (a backup of a WAL database says "WAL" in its
     header): the mode it has now, and what could not be done, as a phrase. Never raises: the
     restore is committed."""
-    live = connection.connection.driver_connection
+    live = _sqlite_connection(connection)
     mode_now = "unknown"
     try:
         mode_now = live.execute("PRAGMA journal_mode").fetchone()[0]
@@ -242,6 +242,12 @@ def _described(error: BaseException) -> str:
     cause = error.__cause__ if isinstance(error, UpgradeRefused) and error.__cause__ is not None else error
     first_line = (str(cause).strip().splitlines() or [""])[0]
     return f"{type(cause).__name__}: {first_line}" if first_line else type(cause).__name__
+
+
+def _sqlite_connection(connection: Connection) -> sqlite3.Connection:
+    driver_connection = connection.connection.driver_connection
+    assert isinstance(driver_connection, sqlite3.Connection)  # create_engine makes SQLite engines only
+    return driver_connection
 
 
 class _Copy:
@@ -273,7 +279,7 @@ class _Copy:
             # write lock itself (waiting up to busy_timeout). Signals are held and answered
             # between pages (step_done): only there can the copy tell whether it has committed.
             with interrupts.interrupts_held():
-                source.backup(connection.connection.driver_connection, pages=1, progress=self.step_done)
+                source.backup(_sqlite_connection(connection), pages=1, progress=self.step_done)
         except BaseException as error:
             if not self.committed:
                 # The copy is one transaction, rolled back: the live file is as it was, and

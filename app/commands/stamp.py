@@ -83,7 +83,7 @@ def stamp_detected(
     """Adopt an unmanaged file at the revision detection found, running no revision; refused
     if, under the lock, the file is no longer that unmanaged file (an upgrade stamped it)."""
     planned = PlannedState(state.revision, managed=False)
-    return upgrade_database(database_url, state.revision, busy_timeout=busy_timeout, planned=planned)
+    return upgrade_database(database_url, state.revision or "base", busy_timeout=busy_timeout, planned=planned)
 
 
 def _refuse_if_changed(
@@ -138,6 +138,8 @@ def restamp(
     script = ScriptDirectory(str(SCRIPT_LOCATION))
     if revision not in {entry.revision for entry in script.walk_revisions()}:
         raise UpgradeRefused(f"There is no revision {revision!r}; `starpunk-db history` lists them.")
+    if adopting is not None:
+        repairs.require_adopted_revisions(adopting, [])  # a stamp runs no revision to adopt them for
     path = require_database_file(database_url)
     check_database_file(path)
     check_writable(path)

@@ -37,7 +37,7 @@ class Status:
             "managed": self.state.managed,
             "head": head_revision(),
             "pending": self.pending,
-            "repairs": list(self.state.repairs),
+            "repairs": [{**repair.as_dict(), "does": repair.phrase()} for repair in self.state.repairs],
             "schema_migrations": list(self.state.recorded_migrations),
             "unknown_tables": list(self.state.unknown_tables),
         }

@@ -138,7 +138,7 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
                 return
             with interrupts.interrupts_held():
                 roll_back_left_journal(path)
-                if new_file and path.exists() and path.stat().st_size == 0:
+                if new_file and path is not None and path.exists() and path.stat().st_size == 0:
                     path.unlink()  # SQLite created it to find it empty; a refusal leaves nothing new
                 if report.backup is not None and not report.committed:
                     # The database is as it was: a copy of it is only clutter (and fills disks
@@ -244,6 +244,7 @@ def _migrate(
     if options.planned is not None:
         options.planned.check(state, attempt.subject)  # before the target is judged from a state the plan never saw
     steps = plan.planned_steps(state, migration_context)
+    repairs.require_adopted_revisions(state, steps)
     has_work = bool(steps) or state.needs_stamp
     if state.needs_stamp:
         log.info("%s", detected_sentence(state))
@@ -260,13 +261,15 @@ def _migrate(
                 write_backup(path, report.backup, write_ahead_log=journal_mode == "wal")
                 log.info("backup written to %s", report.backup)
                 report.backup_credentials = credentials
+    # Only violations the upgrade itself introduces count (StarPunk ran with keys off); read
+    # before the repairs, which may set a table aside until its revision creates it.
+    violations_before = foreign_keys.violations(connection, state, context) if has_work else set()
     if state.needs_stamp:
         repairs.adopt(connection, state, migration_context)
-    # Only violations the upgrade itself introduces count (StarPunk ran with keys off).
-    violations_before = foreign_keys.violations(connection, state, context) if has_work else set()
     report.start_steps(steps, attempt)
-    # Refuses a revision that loses what SQLite hides (triggers, AUTOINCREMENT, CHECKs...).
-    with guarding(connection, migration_context):
+    # Adopted tables get their rows back as their revision runs; the guard refuses a revision
+    # that loses what SQLite hides (triggers, AUTOINCREMENT, CHECKs...).
+    with repairs.taking_back(connection, state, migration_context), guarding(connection, migration_context):
         context.run_migrations()
     attempt.running = None
     broken = foreign_keys.violations(connection, state, context) - violations_before if has_work else set()
@@ -292,4 +295,5 @@ def upgrade_database(
 
         config = alembic_config(database_url, backup=backup, busy_timeout=busy_timeout, planned_state=planned)
         command.upgrade(config, target)
-    return config.attributes["report"]
+    report: UpgradeReport = config.attributes["report"]
+    return report

@@ -11,13 +11,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..adoption.detection import DatabaseState
 from ..foundation import refusals
 
 if TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext, MigrationInfo
+    from alembic.script import Script
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class UpgradeReport:
         if self._attempt is None:
             return
         upcoming = self._steps[len(self.applied)] if len(self.applied) < len(self._steps) else None
-        script = getattr(upcoming, "revision", None)
+        script: Script | None = getattr(upcoming, "revision", None)
         if script is None:
             self._attempt.running = None
             return
@@ -64,9 +65,10 @@ class UpgradeReport:
 
     def step_applied(self, *, ctx: MigrationContext, step: MigrationInfo, heads: Any, run_args: Any) -> None:
         now = time.perf_counter()
-        script = step.up_revision
+        # Alembic's revision map holds Scripts (with their docstring) under the Revision type.
+        script = cast("Script | None", step.up_revision)
         applied = AppliedRevision(
-            revision=", ".join(step.destination_revision_ids) if step.is_stamp else step.up_revision_id,
+            revision=", ".join(step.destination_revision_ids) if step.is_stamp else step.up_revision_id or "",
             description=(script.doc or "").strip().splitlines()[0] if script is not None and not step.is_stamp else "",
             upgrade=step.is_upgrade,
             seconds=now - self._step_started,
@@ -83,7 +85,7 @@ def detected_sentence(state: DatabaseState, read_only: bool = False) -> str:
         return "Detected an empty database: every revision " + ("would" if read_only else "will") + " run from the start."
     parts = [f"Detected StarPunk state '{state.name}', which is revision {state.revision}"]
     if state.repairs:
-        parts.append(f"after {len(state.repairs)} repair(s) ({'; '.join(state.repairs)})")
+        parts.append(f"after {len(state.repairs)} repair(s) ({'; '.join(repair.phrase() for repair in state.repairs)})")
     if state.missing_migration_rows:
         parts.append(f"adding {len(state.missing_migration_rows)} schema_migrations row(s)")
     if state.unknown_tables:

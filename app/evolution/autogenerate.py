@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from alembic.autogenerate import comparators, renderers
 from alembic.autogenerate.render import render_op
 from alembic.operations import MigrateOperation, ops
+from sqlalchemy import MetaData
 
 from ..foundation.locations import SCRIPT_LOCATION
 from ..schema.sqlite_objects import declared_objects, read_objects
@@ -34,7 +35,6 @@ from .operations import CreateSQLiteObjectOp, DropSQLiteObjectOp
 if TYPE_CHECKING:
     from alembic.autogenerate.api import AutogenContext
     from alembic.runtime.migration import MigrationContext
-    from sqlalchemy import MetaData
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,8 @@ def starpunk_names(script_location: Path = SCRIPT_LOCATION) -> dict[str, frozens
     return {kind: frozenset(found) for kind, found in names.items()}
 
 
-def _include_name_for(metadata: MetaData, script_location: Path) -> Callable[[str | None, str, dict], bool]:
-    def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+def _include_name_for(metadata: MetaData, script_location: Path) -> Callable[[str | None, str, dict[str, Any]], bool]:
+    def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
         if name is None or type_ not in ("table", "index"):
             return True
         if type_ == "table":
@@ -81,7 +81,7 @@ def compare_sqlite_objects(autogen_context: AutogenContext, upgrade_ops: ops.Upg
     """Triggers, views and virtual tables: the models' declarations against the database."""
     connection = autogen_context.connection
     metadata = autogen_context.metadata
-    if connection is None or connection.dialect.name != "sqlite" or metadata is None or isinstance(metadata, (list, tuple)):
+    if connection is None or connection.dialect.name != "sqlite" or not isinstance(metadata, MetaData):
         return
     declared = declared_objects(metadata)
     present = read_objects(connection)

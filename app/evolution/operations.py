@@ -13,7 +13,7 @@ revisions in memory.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager as ContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from alembic.operations import MigrateOperation, Operations
 
@@ -30,7 +30,11 @@ class RebuildTableOp(MigrateOperation):
 
     @classmethod
     def rebuild_table(
-        cls, operations: Operations, table_name: str, recreate: str = "auto", **batch_arguments: Any
+        cls,
+        operations: Operations,
+        table_name: str,
+        recreate: Literal["auto", "always", "never"] = "auto",
+        **batch_arguments: Any,
     ) -> ContextManager[BatchOperations]:
         """`op.batch_alter_table` that keeps AUTOINCREMENT, the sequence, CHECKs, foreign-key
         actions, indexes as defined, triggers and views (evolution.rebuild)."""

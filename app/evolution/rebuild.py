@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..schema.sqlite_objects import TableTraits, Trigger, View, quote, read_objects
 
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEQUENCE_KEEPER = "temp.starpunk_rebuild_sequence"
+# One operation recorded inside a batch: its name, positional and keyword arguments.
+BatchStep = tuple[str, tuple[Any, ...], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ class TableSnapshot:
         for item in reversed(self.dependents):
             operations.execute(item.drop_sql)
 
-    def after_copy(self, operations: Operations, batch_operations: list[tuple[str, tuple, dict]]) -> None:
+    def after_copy(self, operations: Operations, batch_operations: list[BatchStep]) -> None:
         # The batch recreated the indexes from reflection: put back their own definitions,
         # except where the revision dropped them or changed their columns.
         changed = self.changed_columns(batch_operations)
@@ -117,26 +119,26 @@ class TableSnapshot:
             )
             operations.execute(f"DROP TABLE {SEQUENCE_KEEPER}")
 
-    def changed_columns(self, batch_operations: list[tuple[str, tuple, dict]]) -> set[str]:
+    def changed_columns(self, batch_operations: list[BatchStep]) -> set[str]:
         """Columns the revision drops or renames."""
-        changed = set()
+        changed: set[str] = set()
         for name, arguments, keywords in batch_operations:
             if name == "drop_column":
-                changed.add(getattr(arguments[1], "name", arguments[1]))
+                changed.add(str(getattr(arguments[1], "name", arguments[1])))
             elif name == "alter_column" and keywords.get("name"):
                 changed.add(arguments[1])
         return changed
 
-    def checks_after(self, batch_operations: list[tuple[str, tuple, dict]]) -> list[str]:
+    def checks_after(self, batch_operations: list[BatchStep]) -> list[str]:
         """The unnamed CHECKs, with renamed columns followed; a CHECK on a dropped column goes
         with the column (SQLite could not create the table otherwise)."""
         checks = list(self.unnamed_checks)
         for name, arguments, keywords in batch_operations:
             if name == "alter_column" and keywords.get("name"):
-                old, new = arguments[1], keywords["name"]
+                old, new = str(arguments[1]), str(keywords["name"])
                 checks = [re.sub(rf"\b{re.escape(old)}\b", new, check) for check in checks]
             elif name == "drop_column":
-                column = getattr(arguments[1], "name", arguments[1])
+                column = str(getattr(arguments[1], "name", arguments[1]))
                 kept = [check for check in checks if not re.search(rf"\b{re.escape(column)}\b", check)]
                 for check in set(checks) - set(kept):
                     log.warning("CHECK (%s) on %s goes with the dropped column %s", check, self.table, column)
@@ -152,7 +154,10 @@ def _index_columns(connection: Connection, index: str) -> tuple[str, ...]:
 
 @contextlib.contextmanager
 def rebuild_table(
-    operations: Operations, table_name: str, recreate: str = "auto", **batch_arguments: Any
+    operations: Operations,
+    table_name: str,
+    recreate: Literal["auto", "always", "never"] = "auto",
+    **batch_arguments: Any,
 ) -> Iterator[BatchOperations]:
     """`op.batch_alter_table` that keeps AUTOINCREMENT, the sequence, CHECKs, foreign-key
     actions, indexes as defined, triggers and views (`recreate` as in batch_alter_table:
@@ -187,7 +192,7 @@ def _reflected(operations: Operations, connection: Connection, table_name: str) 
         table_name,
         sqlalchemy.MetaData(),
         autoload_with=connection,
-        listeners=[("column_reflect", operations.impl.autogen_column_reflect)],
+        listeners=[("column_reflect", operations.migration_context.impl.autogen_column_reflect)],
     )
     for check in [c for c in table.constraints if isinstance(c, sqlalchemy.CheckConstraint) and not c.name]:
         table.constraints.remove(check)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy
 
 from ..foundation.errors import UpgradeRefused
+from ..foundation.scripts import scripts_of
 from ..schema.sqlite_objects import SQLiteObject, TableTraits, Trigger, declared_objects, read_objects, read_table_traits
 from .chain import revision_references
 from .rebuild import is_revision_frame
@@ -61,7 +62,7 @@ class SchemaGuard:
     def __init__(self, connection: Connection, migration_context: MigrationContext) -> None:
         self.connection = connection
         self.migration_context = migration_context
-        self.script_location = Path(migration_context.script.dir)
+        self.script_location = Path(scripts_of(migration_context).dir)
         self.current = HiddenSchema.read(connection)
         self.dropped: set[str] = set()
         self.last_step: str | None = None
@@ -104,7 +105,7 @@ class SchemaGuard:
         if self.last_step is None:
             return  # no revision ran: nothing of ours changed the file
         heads = set(self.migration_context.get_current_heads())
-        if heads != set(self.migration_context.script.get_heads()):
+        if heads != set(scripts_of(self.migration_context).get_heads()):
             return
         metadata: MetaData | None = self.migration_context.opts.get("target_metadata")
         if metadata is None or isinstance(metadata, (list, tuple)):
@@ -165,8 +166,9 @@ def guarding(connection: Connection, migration_context: MigrationContext) -> Ite
     callbacks = migration_context.on_version_apply_callbacks
     migration_context.on_version_apply_callbacks = (*callbacks, guard.step_applied)
     driver_connection = connection.connection.driver_connection
-    tracing = hasattr(driver_connection, "set_trace_callback")
+    tracing = driver_connection is not None and hasattr(driver_connection, "set_trace_callback")
     if tracing:
+        assert driver_connection is not None
         driver_connection.set_trace_callback(guard.statement_ran)
     try:
         yield guard
@@ -183,6 +185,7 @@ def guarding(connection: Connection, migration_context: MigrationContext) -> Ite
         ) from error
     finally:
         if tracing:
+            assert driver_connection is not None
             driver_connection.set_trace_callback(None)
         migration_context.on_version_apply_callbacks = callbacks
 

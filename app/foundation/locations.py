@@ -45,7 +45,7 @@ def sqlite_uri(path: Path | str, **parameters: str) -> str:
     return uri + ("?" + urllib.parse.urlencode(parameters) if parameters else "")
 
 
-def sqlite_url(path: Path | str) -> str:
+def sqlite_url(path: str | os.PathLike[str]) -> str:
     """The SQLAlchemy URL of a SQLite file given as a plain path. A path is never read as a
     URL: it is %-quoted as SQLAlchemy unquotes it (`?`, `#`, `%` and the rest stay part of
     the name), and SQLAlchemy hands SQLite the path itself, not a URI."""

@@ -12,6 +12,8 @@ from .locations import SCRIPT_LOCATION
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
 
 _ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+)$", re.MULTILINE)
 
@@ -47,3 +49,10 @@ def alembic_config(database_url: str, **attributes: Any) -> Config:
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
     config.attributes.update(database_url=database_url, **attributes)
     return config
+
+
+def scripts_of(migration_context: MigrationContext) -> ScriptDirectory:
+    """The revision scripts a migration runs from; every context env.py configures has them."""
+    if migration_context.script is None:
+        raise RuntimeError("the migration context was configured without its revision scripts")
+    return migration_context.script

@@ -21,3 +21,10 @@ RELEASE_NAMES: Mapping[str | None, str] = {
 
 def release_name(revision: str | None) -> str:
     return RELEASE_NAMES.get(revision, f"revision {revision}")
+
+
+# Tables whose rows StarPunk itself throws away: Micropub tokens and authorization codes,
+# credentials it invalidated on purpose (002 rebuilt tokens, 004 dropped both), and auth_state,
+# CSRF/PKCE state that lives about five minutes. Only their rows may go when a file is brought in
+# step with the revision it is at; any other table's rows are content.
+DISPOSABLE_TABLES = frozenset({"tokens", "authorization_codes", "auth_state"})

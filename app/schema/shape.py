@@ -7,7 +7,7 @@ files come from is known by names only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ class SchemaShape:
     triggers: Mapping[str, str]  # trigger name -> its table
     foreign_keys: Mapping[str, frozenset[tuple[str, str, str, str]]]  # (column, table, column, on delete)
     definitions: Mapping[str, str]  # CREATE statement of each table, index and trigger
+    primary_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # table -> its key's columns
 
     @classmethod
     def read(cls, connection: Connection) -> SchemaShape:
@@ -42,11 +43,14 @@ class SchemaShape:
             return name == "alembic_version" or any(name.startswith(table + "_") for table in virtual)
 
         tables: dict[str, set[str]] = {}
-        for table, column in connection.exec_driver_sql(
-            "SELECT m.name, p.name FROM sqlite_master AS m, pragma_table_info(m.name) AS p WHERE m.type = 'table'"
+        keys: dict[str, list[tuple[int, str]]] = {}
+        for table, column, key_position in connection.exec_driver_sql(
+            "SELECT m.name, p.name, p.pk FROM sqlite_master AS m, pragma_table_info(m.name) AS p WHERE m.type = 'table'"
         ):
             if not belongs_to_sqlite(table) and not table.startswith("sqlite_"):
                 tables.setdefault(table, set()).add(column)
+                if key_position:
+                    keys.setdefault(table, []).append((key_position, column))
         foreign_keys: dict[str, set[tuple[str, str, str, str]]] = {}
         for table, column, parent, parent_column, on_delete in connection.exec_driver_sql(
             'SELECT m.name, f."from", f."table", f."to", f.on_delete '
@@ -58,6 +62,7 @@ class SchemaShape:
             indexes={name: table for kind, name, table, sql in objects if kind == "index" and sql and table in tables},
             triggers={name: table for kind, name, table, _ in objects if kind == "trigger"},
             foreign_keys={name: frozenset(keys) for name, keys in foreign_keys.items()},
+            primary_keys={name: tuple(column for _, column in sorted(columns)) for name, columns in keys.items()},
             # (A trigger named like a shadow table, notes_fts_delete, is StarPunk's own.)
             definitions={
                 name: sql for kind, name, _, sql in objects if sql and not (kind != "trigger" and belongs_to_sqlite(name))
@@ -71,6 +76,7 @@ class SchemaShape:
             triggers=self.triggers,
             foreign_keys={name: keys for name, keys in self.foreign_keys.items() if name not in BOOKKEEPING_TABLES},
             definitions=self.definitions,
+            primary_keys={name: key for name, key in self.primary_keys.items() if name not in BOOKKEEPING_TABLES},
         )
 
 
