@@ -14,6 +14,11 @@ from .foundation.interrupts import INTERRUPTED, interrupts_as_exceptions
 
 
 def main() -> int:
+    for stream in (sys.stdout, sys.stderr):
+        # A character the terminal's encoding lacks (a name under LC_ALL=C) is shown as an
+        # escape rather than ending the command half-way through its report.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         with interrupts_as_exceptions():
             from .cli import main as cli

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
+import stat
 from pathlib import Path
 
 from .foundation import interrupts
@@ -34,12 +35,14 @@ def current_revision_if_head(database_url: str, busy_timeout: float = DEFAULT_BU
     if path is None or "?" in database_url:  # options in the URL: leave them to SQLAlchemy
         return None
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None  # a pipe would block the open forever; the full path refuses it
         connection = sqlite3.connect(_read_only_uri(path), uri=True, timeout=busy_timeout)
-    except sqlite3.Error:
+    except (sqlite3.Error, OSError, ValueError):  # ValueError: an undecodable name or message (UnicodeError)
         return None
     try:
         rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
-    except sqlite3.Error:
+    except (sqlite3.Error, ValueError):
         return None
     finally:
         connection.close()

@@ -48,11 +48,17 @@ def environment(database: Path | str | None = None, url: str | None = None) -> d
 
 
 def run_command(
-    arguments: list[str], database: Path | str | None = None, *, url: str | None = None, cwd: Path | None = None, **kwargs
+    arguments: list[str],
+    database: Path | str | None = None,
+    *,
+    url: str | None = None,
+    cwd: Path | None = None,
+    timeout: float = 180,
+    **kwargs,
 ) -> subprocess.CompletedProcess:
     folder = cwd or (Path(database).parent if database is not None else PROJECT)
     return subprocess.run(
-        arguments, env=environment(database, url), cwd=folder, capture_output=True, text=True, timeout=180, **kwargs
+        arguments, env=environment(database, url), cwd=folder, capture_output=True, text=True, timeout=timeout, **kwargs
     )
 
 

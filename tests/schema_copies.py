@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from alembic.config import Config
 
 from starpunk_migrations.models import Base
+from starpunk_migrations.schema.shadow_tables import shadow_table_keys
+from starpunk_migrations.schema.sql_names import name_key
 from starpunk_migrations.schema.sqlite_objects import TableTraits, normalized_sql
 
 from conftest import PROJECT
@@ -100,6 +102,7 @@ def hidden_schema(path: Path) -> dict[str, Any]:
     try:
         master = db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL").fetchall()
         has_sequence = any(name == "sqlite_sequence" for _, name, _, _ in master)
+        shadows = shadow_table_keys((name, sql) for kind, name, _, sql in master if kind == "table")
         return {
             "objects": {
                 name: normalized_sql(sql)
@@ -112,7 +115,7 @@ def hidden_schema(path: Path) -> dict[str, Any]:
                 if kind == "table"
                 and not name.startswith("sqlite_")
                 and not sql.upper().startswith("CREATE VIRTUAL")
-                and not name.startswith("notes_fts_")
+                and name_key(name) not in shadows
             },
             "indexes": {name: normalized_sql(sql) for kind, name, _, sql in master if kind == "index"},
             "sequence": dict(db.execute("SELECT name, seq FROM sqlite_sequence").fetchall()) if has_sequence else {},

@@ -107,3 +107,27 @@ def test_a_users_own_object_in_a_revisions_way_is_named(tmp_path, kind, name):
 
     assert_refused(result, name, *fragments, "nothing was changed")
     assert snapshot(tmp_path) == before  # and the backup written before the failure is gone
+
+
+def with_a_nameless_migration_row(path: Path, state: str) -> Path:
+    """StarPunk's schema_migrations, rebuilt by hand without its NOT NULL, holding a row with no name."""
+    return execute(
+        build(path, state),
+        "ALTER TABLE schema_migrations RENAME TO schema_migrations_old;"
+        "CREATE TABLE schema_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, migration_name TEXT, applied_at TIMESTAMP);"
+        "INSERT INTO schema_migrations SELECT * FROM schema_migrations_old;"
+        "DROP TABLE schema_migrations_old;"
+        "INSERT INTO schema_migrations (migration_name) VALUES (NULL);",
+    )
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_a_schema_migrations_row_without_a_name_records_nothing_and_stops_nothing(tmp_path, name):
+    database = with_a_nameless_migration_row(tmp_path / "starpunk.db", "v1.0")
+
+    status = run_command([str(BIN / "starpunk-db"), "status", str(database)], database)
+    result = upgrade(name, database)
+
+    assert status.returncode == 0 and "State:     v1.0" in status.stdout, status.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert versions(database) == [HEAD]

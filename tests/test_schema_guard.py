@@ -163,3 +163,27 @@ def test_a_refused_new_database_leaves_no_file_behind(tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
     assert "which the models declare" in result.stdout and "alembic revision --autogenerate" in result.stdout
     assert list(database.parent.iterdir()) == []
+
+
+def test_a_trigger_lost_with_a_view_the_revision_recreates_is_refused_whatever_the_views_name(tmp_path):
+    database, project = populated_head(tmp_path), project_copy(tmp_path)
+    execute(
+        database,
+        'CREATE VIEW "pub-view" AS SELECT slug FROM notes WHERE published = 1',
+        'CREATE TRIGGER tag_through_the_view INSTEAD OF INSERT ON "pub-view" BEGIN '
+        "INSERT INTO tags (name, display_name) VALUES (NEW.slug, NEW.slug); END",
+    )
+    # Dropping the view drops its trigger too; creating the view again does not bring the trigger back.
+    add_revision(
+        project,
+        NEXT_REVISION,
+        HEAD,
+        """
+op.execute('DROP VIEW IF EXISTS "pub-view"')
+op.execute('CREATE VIEW "pub-view" AS SELECT slug, published FROM notes WHERE published = 1')
+""",
+    )
+
+    sentence = refusal(database, project)
+
+    assert f"revision {NEXT_REVISION} would lose the trigger tag_through_the_view" in sentence

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 from ..evolution.chain import all_starpunk_names, revision_references
 from ..foundation.errors import AnotherApplication, UpgradeRefused
 from ..foundation.locations import SCRIPT_LOCATION
+from ..foundation.printable import printable
+from ..foundation.refusals import STAMP_COMMAND
 from ..schema.releases import release_name
 from ..schema.shape import SchemaShape, migration_prefix, recorded_migrations, version_rows
 from .explanation import ChainFacts, Explanation, Repair, Unexplained, explain
@@ -133,14 +135,42 @@ def inspect_database(connection: Connection, script_location: Path = SCRIPT_LOCA
     known = {reference.revision for reference in references}
     unknown = [version for version in versions if version not in known]
     if unknown:
-        raise UpgradeRefused(
-            f"The database is at Alembic revision {unknown[0]!r}, which this version of StarPunk does "
-            "not know (it was probably upgraded by a newer release); run that release, or restore "
-            "a backup taken before it."
-        )
+        raise _unknown_revision_refusal(connection, unknown[0], script_location)
     revision = versions[0] if versions else None
     return DatabaseState(
         name=release_name(revision), revision=revision, managed=True, recorded_migrations=recorded_migrations(connection)
+    )
+
+
+# How StarPunk names its revisions (001, 002, ..., v0_1_0): another application's Alembic names
+# its own by random hexadecimal ids.
+_STARPUNK_REVISION = re.compile(r"^(?:\d{3,}|v\d+_\d+_\d+)$")
+
+
+def _unknown_revision_refusal(connection: Connection, revision: str, script_location: Path) -> UpgradeRefused:
+    """An alembic_version naming a revision this code lacks: a newer StarPunk's, or another application's."""
+    shown = printable(repr(revision))
+    if _STARPUNK_REVISION.match(revision):
+        return UpgradeRefused(
+            f"The database is at Alembic revision {shown}, which this version of StarPunk does "
+            "not know (it was probably upgraded by a newer release); run that release, or restore "
+            "a backup taken before it."
+        )
+    try:
+        state = detect_state(connection, script_location)  # the schema, whatever alembic_version says
+    except AnotherApplication as refusal:
+        return refusal
+    except UpgradeRefused:
+        return UpgradeRefused(
+            f"The database's alembic_version holds {shown}, which is no StarPunk revision (StarPunk numbers its own: "
+            "001, 002, ...), and its schema matches no StarPunk release: it looks like another application's database; "
+            "nothing was changed: check DATABASE_URL or DATABASE_PATH, or restore a backup."
+        )
+    return UpgradeRefused(
+        f"The database's alembic_version holds {shown}, which is another application's alembic_version (StarPunk "
+        f"numbers its revisions 001, 002, ...), while its schema is StarPunk's {state.name} (revision {state.revision}); "
+        f"nothing was changed: if no other application uses this file, run `{STAMP_COMMAND}` to record revision "
+        f"{state.revision} in its place; if one does, give StarPunk a database file of its own."
     )
 
 

@@ -23,7 +23,7 @@ from ..foundation.locations import as_database_url, database_file, resolve_datab
 from ..foundation.scripts import head_revision
 from ..schema.credentials import private_backup_notice
 from .arguments import build_parser
-from .printing import described, print_plan, print_sql, print_status, progress_on_stdout, size
+from .printing import described, print_plan, print_sql, print_status, progress_on_stdout, say, size
 
 
 def _database_url(argument: str | None, *, create_folder: bool = True) -> str:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         with interrupts.interrupts_as_exceptions(), refusals.boundary(attempt):
             return _run(arguments, attempt)
     except UpgradeRefused as refusal:
-        print(f"starpunk-db: {refusal}", file=sys.stderr)
+        say(f"starpunk-db: {refusal}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # Output piped into a reader that stopped early (`| head`): stop quietly, as cat does;
@@ -86,11 +86,9 @@ def _run(arguments: argparse.Namespace, attempt: refusals.Attempt) -> int:
         if report.committed:
             attempt.done = f"{shown} was upgraded to revision {report.revision}" + _backup_clause(report.backup)
         if report.applied or (report.state and report.state.needs_stamp):
-            print(
-                f"Done: {shown} is at revision {report.revision}, {len(report.applied)} revision(s) applied in {elapsed:.2f} s."
-            )
+            say(f"Done: {shown} is at revision {report.revision}, {len(report.applied)} revision(s) applied in {elapsed:.2f} s.")
         else:
-            print(f"Nothing to do: {shown} is at revision {report.revision}.")
+            say(f"Nothing to do: {shown} is at revision {report.revision}.")
     return 0
 
 
@@ -115,14 +113,14 @@ def run_history(database_url: str) -> None:
     except UpgradeRefused as refusal:
         current, note, database = None, f"not known: {refusal}", str(database_file(database_url) or database_url)
     head = head_revision()
-    print(f"Database:  {database}: {note}")
-    print(f"  {'revision':<9} {'release':<12} what it does")
+    say(f"Database:  {database}: {note}")
+    say(f"  {'revision':<9} {'release':<12} what it does")
     for entry in revision_history():
         mark = "*" if entry.revision == current else " "
         tail = "  (head)" if entry.revision == head else ""
-        print(f"{mark} {entry.revision:<9} {entry.release:<12} {entry.summary}{tail}")
+        say(f"{mark} {entry.revision:<9} {entry.release:<12} {entry.summary}{tail}")
     if current is not None:
-        print(f"* the database's revision{'' if status.state.managed else ' (detected, not yet stamped)'}")
+        say(f"* the database's revision{'' if status.state.managed else ' (detected, not yet stamped)'}")
 
 
 def run_downgrade(database_url: str, arguments: argparse.Namespace, attempt: refusals.Attempt) -> int:
@@ -133,21 +131,21 @@ def run_downgrade(database_url: str, arguments: argparse.Namespace, attempt: ref
         raise UpgradeRefused(f"There is no database at {status.database}; nothing to downgrade.")
     plan = plan_downgrade(status.state.revision, arguments.to)
     if not plan.reverted:
-        print(f"Nothing to do: {status.database} is at revision {status.state.revision}.")
+        say(f"Nothing to do: {status.database} is at revision {status.state.revision}.")
         return 0
-    print(f"Database:  {status.database}: {described(status.state)}")
-    print(f"Target:    {plan.target or 'base (no table left)'}")
+    say(f"Database:  {status.database}: {described(status.state)}")
+    say(f"Target:    {plan.target or 'base (no table left)'}")
     for entry in plan.reverted:
-        print(f"Revert:    {entry.revision}  {entry.summary}")
+        say(f"Revert:    {entry.revision}  {entry.summary}")
         if entry.downgrade_loses:
-            print(f"           cannot bring back: {entry.downgrade_loses}")
+            say(f"           cannot bring back: {entry.downgrade_loses}")
     if status.path is not None:
-        print(f"Backup:    written first, next to the database ({status.path.name}.backup-...)")
+        say(f"Backup:    written first, next to the database ({status.path.name}.backup-...)")
     if arguments.dry_run:
-        print("Dry run: nothing was written.")
+        say("Dry run: nothing was written.")
         return 0
     if plan.losses and not arguments.yes:
-        print(
+        say(
             "starpunk-db: this downgrade loses what is listed above and nothing was changed; "
             "run it again with --yes to go ahead (a backup is written first).",
             file=sys.stderr,
@@ -157,7 +155,7 @@ def run_downgrade(database_url: str, arguments: argparse.Namespace, attempt: ref
         report = downgrade_database(database_url, arguments.to, planned=plan, busy_timeout=arguments.busy_timeout)
     if report.committed:
         attempt.done = f"{status.database} was downgraded to revision {report.revision or 'base'}" + _backup_clause(report.backup)
-    print(
+    say(
         f"Done: {status.database} is at revision {report.revision or 'base'}, "
         f"{len(report.applied)} revision(s) reverted" + (f"; the backup is {report.backup}." if report.backup else ".")
     )
@@ -178,22 +176,22 @@ def run_stamp(database_url: str, arguments: argparse.Namespace, attempt: refusal
             if detected
             else f"detection cannot place it: {(found.undetectable or '').split('; ')[0].rstrip('.')}"
         )
-        print(f"Stamping {arguments.force} on {path}, whatever its schema ({found.describe_stamp()}; {placed}).")
+        say(f"Stamping {arguments.force} on {path}, whatever its schema ({found.describe_stamp()}; {placed}).")
         if arguments.dry_run:
-            print("Dry run: nothing was written.")
+            say("Dry run: nothing was written.")
             return 0
         report = restamp(database_url, arguments.force, seen=found, busy_timeout=arguments.busy_timeout)
     else:
         if detected is None:
             raise UpgradeRefused(found.undetectable)
         if detected.revision is None:
-            print(f"Nothing to stamp: {path} holds no StarPunk table; `starpunk-db upgrade` creates the schema.")
+            say(f"Nothing to stamp: {path} holds no StarPunk table; `starpunk-db upgrade` creates the schema.")
             return 0
         if found.stamp_is_right:
-            print(f"Nothing to do: {path} is stamped {(found.versions or ('',))[0]}, and its schema is that revision's.")
+            say(f"Nothing to do: {path} is stamped {(found.versions or ('',))[0]}, and its schema is that revision's.")
             return 0
         why = "" if found.versions is None else f"{found.describe_stamp()}; "
-        print(
+        say(
             f"Stamping {detected.revision} on {path}: {why}detected {described(detected)}"
             + (f", after {len(detected.repairs)} repair(s)" if detected.repairs else "")
             + (
@@ -204,22 +202,22 @@ def run_stamp(database_url: str, arguments: argparse.Namespace, attempt: refusal
             + "; no revision is run."
         )
         if arguments.dry_run:
-            print("Dry run: nothing was written.")
+            say("Dry run: nothing was written.")
             return 0
         if found.versions is None:
             with progress_on_stdout():
                 adopted = stamp_detected(database_url, detected, busy_timeout=arguments.busy_timeout)
             attempt.done = f"{path} was stamped {detected.revision}" + _backup_clause(adopted.backup)
-            print(f"Done: {path} is stamped {detected.revision}.")
+            say(f"Done: {path} is stamped {detected.revision}.")
             return 0
         report = restamp(database_url, detected.revision, seen=found, adopting=detected, busy_timeout=arguments.busy_timeout)
     attempt.done = f"{report.database} was stamped {report.revision}" + _backup_clause(report.backup)
     if report.backup:
-        print(f"backup written to {report.backup}")
+        say(f"backup written to {report.backup}")
         if report.credentials:
-            print(private_backup_notice(report.backup, report.credentials, "stamp"))
+            say(private_backup_notice(report.backup, report.credentials, "stamp"))
     before = ", ".join(report.previous) or "no stamp"
-    print(f"Done: {report.database} is stamped {report.revision} (was: {before}); no revision was run.")
+    say(f"Done: {report.database} is stamped {report.revision} (was: {before}); no revision was run.")
     return 0
 
 
@@ -231,11 +229,11 @@ def run_backups(database: Path, as_json: bool) -> None:
         print(json.dumps([entry.as_dict() for entry in entries], indent=2))
         return
     if not entries:
-        print(f"No backups of {database} (they are written next to it, as {database.name}.backup-*).")
+        say(f"No backups of {database} (they are written next to it, as {database.name}.backup-*).")
         return
-    print(f"Backups of {database}, newest first:")
+    say(f"Backups of {database}, newest first:")
     for entry in entries:
-        print(
+        say(
             f"  {entry.created:%Y-%m-%d %H:%M:%S} UTC  {entry.revision or '-':<7} {size(entry.size):>9}  "
             f"{entry.path}  {entry.state}"
         )
@@ -248,21 +246,21 @@ def run_restore(backup: Path, database: Path, busy_timeout: float, attempt: refu
     attempt.done = f"{database} was restored from {backup}" + (
         f" ({database} as it was is kept as {report.undo_backup})" if report.undo_backup else ""
     )
-    print(f"Checked:   {backup} is sound (integrity check ok) and holds {described(report.state)}.")
+    say(f"Checked:   {backup} is sound (integrity check ok) and holds {described(report.state)}.")
     if report.undo_backup:
-        print(
+        say(
             f"Backup:    {database} as it was ({report.previous_state}) is kept as {report.undo_backup}; "
             "restore that to undo this restore."
         )
         if report.credentials:
-            print(f"Private:   {private_backup_notice(report.undo_backup, report.credentials, 'restore')}")
+            say(f"Private:   {private_backup_notice(report.undo_backup, report.credentials, 'restore')}")
     else:
-        print(f"Backup:    none needed: there was no database at {database}.")
-    print(f"Restored:  {database} now holds the backup's content (journal mode {report.journal_mode}).")
+        say(f"Backup:    none needed: there was no database at {database}.")
+    say(f"Restored:  {database} now holds the backup's content (journal mode {report.journal_mode}).")
     if report.afterwards:
-        print(f"Warning:   {report.afterwards}.")
+        say(f"Warning:   {report.afterwards}.")
     if report.state.revision != head_revision():
-        print("Next:      StarPunk upgrades it at its next start; or run `starpunk-db upgrade` now.")
+        say("Next:      StarPunk upgrades it at its next start; or run `starpunk-db upgrade` now.")
 
 
 if __name__ == "__main__":

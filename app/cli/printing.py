@@ -12,7 +12,14 @@ from ..adoption import repairs
 from ..adoption.detection import DatabaseState
 from ..commands.status import MISSING, Status, revisions_between
 from ..foundation.backup import backup_name
+from ..foundation.printable import printable
 from ..foundation.scripts import alembic_config
+
+
+def say(line: str, file: TextIO | None = None) -> None:
+    """Print one line of a report. Names from the file are in it (tables, stamps, states), and
+    reach the terminal only through foundation.printable: a name cannot forge a line."""
+    print(printable(line), file=file if file is not None else sys.stdout)
 
 
 def print_status(status: Status) -> None:
@@ -24,34 +31,34 @@ def print_status(status: Status) -> None:
         if status.path is not None and not status.path.parent.is_dir() and str(status.path) != "data/starpunk.db":
             how = f"no file at this path, nor its folder {status.path.parent}: create the folder, or check the path"
     pending = facts["pending"]
-    print(f"Database:  {facts['database']}")
-    print(f"State:     {facts['state']} ({how})")
-    print(f"Revision:  {facts['revision'] or '(none)'}")
-    print(f"Head:      {facts['head']}")
-    print(f"Pending:   {len(pending)} revision(s)" + (f": {' '.join(pending)}" if pending else " (up to date)"))
+    say(f"Database:  {facts['database']}")
+    say(f"State:     {facts['state']} ({how})")
+    say(f"Revision:  {facts['revision'] or '(none)'}")
+    say(f"Head:      {facts['head']}")
+    say(f"Pending:   {len(pending)} revision(s)" + (f": {' '.join(pending)}" if pending else " (up to date)"))
     if status.state.needs_stamp:
-        print(
+        say(
             f"On upgrade: stamp {status.state.revision}"
             + (f" after {len(status.state.repairs)} repair(s)" if status.state.repairs else "")
         )
     for repair in status.state.repairs if status.state.needs_stamp else ():
-        print(f"Repair:    {repair.phrase()}")
+        say(f"Repair:    {repair.phrase()}")
     if status.state.unknown_tables:
-        print(f"Not StarPunk's (left alone): {', '.join(status.state.unknown_tables)}")
+        say(f"Not StarPunk's (left alone): {', '.join(status.state.unknown_tables)}")
 
 
 def print_plan(status: Status, target: str, backup: bool) -> None:
     """`upgrade --dry-run`: what an upgrade would do, without doing any of it."""
     print_status(status)
     for name in status.state.missing_migration_rows:
-        print(f"Record:    schema_migrations row {name}")
+        say(f"Record:    schema_migrations row {name}")
     steps = revisions_between(status.state.revision, target)
     for script in steps:
-        print(f"Apply:     {script.revision}  {(script.doc or '').strip().splitlines()[0]}")
+        say(f"Apply:     {script.revision}  {(script.doc or '').strip().splitlines()[0]}")
     path = status.path
     if backup and path is not None and path.exists() and path.stat().st_size > 0 and (steps or status.state.needs_stamp):
-        print(f"Backup:    {backup_name(path, status.state.label).name} (next to the database)")
-    print("Dry run: nothing was written.")
+        say(f"Backup:    {backup_name(path, status.state.label).name} (next to the database)")
+    say("Dry run: nothing was written.")
 
 
 def print_sql(database_url: str, status: Status, target: str) -> None:
@@ -91,7 +98,7 @@ def progress_on_stdout() -> Iterator[None]:
     """Show the app's progress lines on stdout, as plain lines, for the length of the command;
     other loggers are untouched and the `starpunk_migrations` logger is left as it was found."""
     handler = _ProgressHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(_PrintableLines("%(message)s"))
     logger = logging.getLogger("starpunk_migrations")
     level = logger.level
     logger.addHandler(handler)
@@ -101,6 +108,13 @@ def progress_on_stdout() -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+class _PrintableLines(logging.Formatter):
+    """Progress lines as `say` prints them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 def described(state: DatabaseState) -> str:

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,7 +264,7 @@ def _migrate(
                 report.backup_credentials = credentials
     # Only violations the upgrade itself introduces count (StarPunk ran with keys off); read
     # before the repairs, which may set a table aside until its revision creates it.
-    violations_before = foreign_keys.violations(connection, state, context) if has_work else set()
+    violations_before = foreign_keys.violations(connection, state, context) if has_work else Counter()
     if state.needs_stamp:
         repairs.adopt(connection, state, migration_context)
     report.start_steps(steps, attempt)
@@ -272,7 +273,7 @@ def _migrate(
     with repairs.taking_back(connection, state, migration_context), guarding(connection, migration_context):
         context.run_migrations()
     attempt.running = None
-    broken = foreign_keys.violations(connection, state, context) - violations_before if has_work else set()
+    broken = foreign_keys.violations(connection, state, context) - violations_before if has_work else Counter()
     if broken:
         raise foreign_keys.refusal_for(broken, state, context)
     heads = migration_context.get_current_heads()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..adoption.detection import DatabaseState
 from ..foundation import refusals
+from ..foundation.printable import printable
 
 if TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext, MigrationInfo
@@ -90,6 +91,5 @@ def detected_sentence(state: DatabaseState, read_only: bool = False) -> str:
         parts.append(f"adding {len(state.missing_migration_rows)} schema_migrations row(s)")
     if state.unknown_tables:
         parts.append(f"leaving non-StarPunk table(s) {', '.join(state.unknown_tables)} alone")
-    if read_only:
-        return ", ".join(parts) + f"; an upgrade would stamp {state.revision} (nothing was written)."
-    return ", ".join(parts) + f"; stamping {state.revision}."
+    ending = f"; an upgrade would stamp {state.revision} (nothing was written)." if read_only else f"; stamping {state.revision}."
+    return printable(", ".join(parts) + ending)  # it names the file's own tables, and goes to logs

@@ -19,6 +19,7 @@ from alembic.operations import MigrateOperation, Operations
 
 from ..schema.sqlite_objects import SQLiteObject, Trigger, View, VirtualTable
 from . import rebuild
+from .sql_as_written import execute_as_written
 
 if TYPE_CHECKING:
     from alembic.operations import BatchOperations
@@ -103,9 +104,9 @@ for _kind in ("trigger", "view", "virtual_table"):
 
 @Operations.implementation_for(CreateSQLiteObjectOp)
 def _create(operations: Operations, operation: CreateSQLiteObjectOp) -> None:
-    operations.execute(operation.item.sql)
+    execute_as_written(operations, operation.item.sql)
 
 
 @Operations.implementation_for(DropSQLiteObjectOp)
 def _drop(operations: Operations, operation: DropSQLiteObjectOp) -> None:
-    operations.execute(operation.item.drop_sql)
+    execute_as_written(operations, operation.item.drop_sql)

@@ -30,7 +30,12 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal
 
+import sqlalchemy
+
+from ..schema.sql_names import mentions, same_name
 from ..schema.sqlite_objects import TableTraits, Trigger, View, quote, read_objects
+from .bad_rows import bad_row_refusal
+from .sql_as_written import execute_as_written, sql_literal
 
 if TYPE_CHECKING:
     from alembic.operations import BatchOperations, Operations
@@ -55,8 +60,6 @@ class TableSnapshot:
 
     @classmethod
     def read(cls, connection: Connection, table: str) -> TableSnapshot:
-        import sqlalchemy
-
         create_sql = connection.exec_driver_sql(
             "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
         ).scalar_one()
@@ -68,13 +71,21 @@ class TableSnapshot:
             )
         }
         objects = read_objects(connection)
-        views = {name for name, item in objects.items() if isinstance(item, View)}
-        mentions = re.compile(rf"\b{re.escape(table)}\b", re.IGNORECASE)
+        views = [name for name, item in objects.items() if isinstance(item, View)]
+        # Every view is dropped and recreated (SQLite checks them all at the rename), and a
+        # view's triggers go with it: they are dependents too, whatever the view is called.
         dependents = tuple(
             item
             for item in objects.values()
             if isinstance(item, View)
-            or (isinstance(item, Trigger) and (item.table in views or item.table == table or mentions.search(item.sql)))
+            or (
+                isinstance(item, Trigger)
+                and (
+                    any(same_name(item.table, view) for view in views)
+                    or same_name(item.table, table)
+                    or mentions(item.sql, table)
+                )
+            )
         )
         return cls(
             table=table,
@@ -92,10 +103,15 @@ class TableSnapshot:
         batch_impl.table_args = (*batch_impl.table_args, *(CheckConstraint(check) for check in checks))
         batch_impl.table_kwargs.setdefault("sqlite_autoincrement", self.autoincrement)
         if self.autoincrement:
-            operations.execute(f"CREATE TEMP TABLE IF NOT EXISTS {SEQUENCE_KEEPER.split('.')[1]} (name TEXT, seq INTEGER)")
-            operations.execute(f"INSERT INTO {SEQUENCE_KEEPER} SELECT name, seq FROM sqlite_sequence WHERE name = '{self.table}'")
+            execute_as_written(
+                operations, f"CREATE TEMP TABLE IF NOT EXISTS {SEQUENCE_KEEPER.split('.')[1]} (name TEXT, seq INTEGER)"
+            )
+            execute_as_written(
+                operations,
+                f"INSERT INTO {SEQUENCE_KEEPER} SELECT name, seq FROM sqlite_sequence WHERE name = {sql_literal(self.table)}",
+            )
         for item in reversed(self.dependents):
-            operations.execute(item.drop_sql)
+            execute_as_written(operations, item.drop_sql)
 
     def after_copy(self, operations: Operations, batch_operations: list[BatchStep]) -> None:
         # The batch recreated the indexes from reflection: put back their own definitions,
@@ -104,20 +120,23 @@ class TableSnapshot:
         dropped = {getattr(arguments[0], "name", None) for name, arguments, _ in batch_operations if name == "drop_index"}
         for name, (sql, columns) in self.indexes.items():
             if name not in dropped and not changed & set(columns):
-                operations.execute(f"DROP INDEX IF EXISTS {quote(name)}")
-                operations.execute(sql)
+                execute_as_written(operations, f"DROP INDEX IF EXISTS {quote(name)}")
+                execute_as_written(operations, sql)
         for item in self.dependents:
-            operations.execute(item.sql)
+            execute_as_written(operations, item.sql)  # as SQLite stored it: never read for bind parameters
         if self.autoincrement:
-            operations.execute(
+            table = sql_literal(self.table)
+            execute_as_written(
+                operations,
                 f"UPDATE sqlite_sequence SET seq = max(seq, (SELECT max(seq) FROM {SEQUENCE_KEEPER})) "
-                f"WHERE name = '{self.table}' AND EXISTS (SELECT 1 FROM {SEQUENCE_KEEPER})"
+                f"WHERE name = {table} AND EXISTS (SELECT 1 FROM {SEQUENCE_KEEPER})",
             )
-            operations.execute(
+            execute_as_written(
+                operations,
                 f"INSERT INTO sqlite_sequence (name, seq) SELECT name, max(seq) FROM {SEQUENCE_KEEPER} "
-                f"WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = '{self.table}') GROUP BY name"
+                f"WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = {table}) GROUP BY name",
             )
-            operations.execute(f"DROP TABLE {SEQUENCE_KEEPER}")
+            execute_as_written(operations, f"DROP TABLE {SEQUENCE_KEEPER}")
 
     def changed_columns(self, batch_operations: list[BatchStep]) -> set[str]:
         """Columns the revision drops or renames."""
@@ -168,25 +187,37 @@ def rebuild_table(
             batch_arguments.setdefault("copy_from", _reflected(operations, connection, table_name))
         else:
             connection = operations.get_bind()
-        with operations.batch_alter_table(table_name, recreate=recreate, **batch_arguments) as batch:
-            yield batch
-            batch_impl = batch.impl
-            rebuilds = batch_impl._should_recreate()
-            if rebuilds:
-                snapshot = TableSnapshot.read(connection, table_name)
-                snapshot.before_copy(operations, batch_impl)
-                if operations.migration_context.as_sql:
-                    # The user's own views are unknown here; SQLite's legacy rename leaves them be.
-                    operations.execute("PRAGMA legacy_alter_table = ON")
+        try:
+            with operations.batch_alter_table(table_name, recreate=recreate, **batch_arguments) as batch:
+                yield batch
+                batch_impl = batch.impl
+                rebuilds = batch_impl._should_recreate()
+                if rebuilds:
+                    snapshot = TableSnapshot.read(connection, table_name)
+                    snapshot.before_copy(operations, batch_impl)
+                    if operations.migration_context.as_sql:
+                        # The user's own views are unknown here; SQLite's legacy rename leaves them be.
+                        operations.execute("PRAGMA legacy_alter_table = ON")
+        except sqlalchemy.exc.IntegrityError as error:
+            # The copy refused a row: name it by its table and key, not by Alembic's temporary table.
+            raise bad_row_refusal(connection, table_name, error, _running_revision()) from error
         if rebuilds:
             if operations.migration_context.as_sql:
                 operations.execute("PRAGMA legacy_alter_table = OFF")
             snapshot.after_copy(operations, batch_impl.batch)
 
 
+def _running_revision() -> str:
+    """ "revision 010" or "the downgrade of revision 010": the revision whose upgrade() or downgrade() runs now."""
+    frame = revision_frame(sys._getframe(1))
+    if frame is None:
+        return "A table rebuild"
+    revision = f"revision {frame.f_globals['revision']}"
+    return revision if frame.f_code.co_name == "upgrade" else f"the downgrade of {revision}"
+
+
 def _reflected(operations: Operations, connection: Connection, table_name: str) -> Any:
     """The table as batch mode would reflect it; unnamed CHECKs left to `before_copy`, as online."""
-    import sqlalchemy
 
     table = sqlalchemy.Table(
         table_name,
@@ -210,7 +241,6 @@ def _schema_the_revision_sees(operations: Operations) -> Iterator[Connection]:
     """For `--sql`: an in-memory database holding the schema the running revision starts
     from, per the chain; the revision is the one whose upgrade() or downgrade() is on the
     call stack."""
-    import sqlalchemy
     from alembic.util import CommandError
 
     frame = revision_frame(sys._getframe(1))

@@ -32,6 +32,7 @@ import sqlalchemy
 
 from ..foundation.errors import UpgradeRefused
 from ..foundation.scripts import scripts_of
+from ..schema.sql_names import dropped_object, name_key, same_name
 from ..schema.sqlite_objects import SQLiteObject, TableTraits, Trigger, declared_objects, read_objects, read_table_traits
 from .chain import revision_references
 from .rebuild import is_revision_frame
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 ADVICE = "write table changes with op.rebuild_table, as the README's 'Adding a schema change' shows"
-_DROP = re.compile(r"^\s*DROP\s+(?:TRIGGER|VIEW|TABLE)\s+(?:IF\s+EXISTS\s+)?(?:\w+\.)?[\"`\[]?([^\s\"`\]]+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,8 @@ class HiddenSchema:
         return cls(read_objects(connection), read_table_traits(connection))
 
     def has_table(self, name: str) -> bool:
-        return name in self.traits or name in self.objects
+        """A table or view of that name, as SQLite finds names (`ON Notes` is on notes)."""
+        return any(same_name(name, present) for present in (*self.traits, *self.objects))
 
 
 class SchemaGuard:
@@ -68,9 +69,9 @@ class SchemaGuard:
         self.last_step: str | None = None
 
     def statement_ran(self, sql: str) -> None:
-        found = _DROP.match(sql)
+        found = dropped_object(sql) if sql.lstrip()[:4].upper() == "DROP" else None
         if found:
-            self.dropped.add(found.group(1).lower())
+            self.dropped.add(name_key(found))
 
     def step_applied(self, *, ctx: Any, step: MigrationInfo, heads: Any, run_args: Any) -> None:
         after = HiddenSchema.read(self.connection)
@@ -78,10 +79,10 @@ class SchemaGuard:
         self.last_step = revision
         lost = []
         for name, item in self.current.objects.items():
-            if name in after.objects or name.lower() in self.dropped:
+            if name in after.objects or name_key(name) in self.dropped:
                 continue
             if isinstance(item, Trigger) and not after.has_table(item.table):
-                continue  # went with its table
+                continue  # went with its table or view, which the revision dropped
             lost.append(f"the {item.kind} {name}")
         for table, traits in self.current.traits.items():
             if table in after.traits:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import sqlalchemy
 
 from .errors import UpgradeRefused
 from .locations import database_file, sqlite_uri
+from .printable import printable
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ def check_database_file(path: Path) -> None:
         if not path.parent.is_dir():
             raise UpgradeRefused(f"The folder {path.parent} does not exist; create it or check DATABASE_URL / DATABASE_PATH.")
         return
+    check_regular_file(path)
     size = path.stat().st_size
     if size == 0:
         return
@@ -87,6 +90,25 @@ def _starts_with(path: Path, headers: tuple[bytes, ...], minimum_size: int) -> b
     return len(start) >= minimum_size and start.startswith(headers)
 
 
+_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def check_regular_file(path: Path) -> None:
+    """Refuse a named pipe, a device or a socket before anything opens it: SQLite would wait
+    forever for a pipe's writer, and take /dev/null for an empty database it can write to."""
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a file")
+        raise UpgradeRefused(
+            f"{path} is not a regular file (it is {kind}); give the path of StarPunk's database file (usually data/starpunk.db)."
+        )
+
+
 def check_writable(path: Path) -> None:
     if path.exists() and not os.access(path, os.W_OK):
         raise UpgradeRefused(f"{path} is read-only; make it writable by the user running StarPunk and try again.")
@@ -101,6 +123,7 @@ def require_database_file(database_url: str) -> Path:
     """StarPunk's database is a SQLite file: anything else is refused before it is touched."""
     path = database_file(database_url)
     if path is not None:
+        check_file_name(path)
         return path
     try:
         backend = sqlalchemy.make_url(database_url).get_backend_name()
@@ -116,6 +139,12 @@ def require_database_file(database_url: str) -> Path:
         f"{sqlalchemy.make_url(database_url).render_as_string(hide_password=True)} is not a SQLite file, and StarPunk's "
         "database is one; set DATABASE_PATH (or DATABASE_URL=sqlite:///PATH) to StarPunk's database file."
     )
+
+
+def check_file_name(path: Path) -> None:
+    """Refuse a name no file can have: one holding a NUL (SQLite would open the name cut short)."""
+    if "\x00" in str(path):
+        raise UpgradeRefused(f"The path {printable(path)} holds a NUL character, which no file name can; check the path.")
 
 
 def roll_back_left_journal(path: Path | None) -> None:

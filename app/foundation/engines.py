@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
-from .locations import DEFAULT_BUSY_TIMEOUT
+from .locations import DEFAULT_BUSY_TIMEOUT, database_file, sqlite_uri
 
 # An execution option: this connection only reads, so it begins with a plain BEGIN.
 READ_ONLY = "starpunk_read_only"
@@ -38,7 +38,17 @@ def create_engine(database_url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT)
     url = sqlalchemy.make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return sqlalchemy.create_engine(url, poolclass=NullPool)
-    engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args={"timeout": busy_timeout})
+    path = database_file(database_url)
+    if path is not None and "?" not in database_url:
+        # The file is opened by the bytes of its name (locations.sqlite_uri): SQLAlchemy's own
+        # reading of the URL decodes it as UTF-8, which a Latin-1 host's names, or names that
+        # are not UTF-8 at all, are not.
+        uri = sqlite_uri(path)
+        engine = sqlalchemy.create_engine(
+            "sqlite://", poolclass=NullPool, creator=lambda: sqlite3.connect(uri, uri=True, timeout=busy_timeout)
+        )
+    else:  # options in the URL: SQLAlchemy's to read
+        engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args={"timeout": busy_timeout})
 
     @event.listens_for(engine, "connect")
     def _take_over_transactions(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

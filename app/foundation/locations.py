@@ -39,17 +39,33 @@ def resolve_database_url(environ: os._Environ[str] | dict[str, str] = os.environ
 
 
 def sqlite_uri(path: Path | str, **parameters: str) -> str:
-    """SQLite's own `file:` URI for a path: every character of the path stays a character of
-    the file name (`?`, `#`, `%`, spaces and the rest are %-encoded)."""
-    uri = "file://" + urllib.parse.quote(os.path.abspath(path), safe="/")
+    """SQLite's own `file:` URI for a path: every byte of the path stays a byte of the file
+    name (`?`, `#`, `%`, spaces and the rest are %-encoded). The bytes are the ones the
+    operating system knows the file by, whatever the locale: a name that is not UTF-8, or a
+    Latin-1 host's, opens the file it names."""
+    uri = "file://" + urllib.parse.quote(_file_name_bytes(os.path.abspath(path)), safe="/")
     return uri + ("?" + urllib.parse.urlencode(parameters) if parameters else "")
 
 
 def sqlite_url(path: str | os.PathLike[str]) -> str:
     """The SQLAlchemy URL of a SQLite file given as a plain path. A path is never read as a
-    URL: it is %-quoted as SQLAlchemy unquotes it (`?`, `#`, `%` and the rest stay part of
-    the name), and SQLAlchemy hands SQLite the path itself, not a URI."""
-    return "sqlite:///" + urllib.parse.quote(os.path.abspath(path), safe=" +/")
+    URL: it is %-quoted as `database_file` unquotes it (`?`, `#`, `%` and the rest stay part
+    of the name), byte for byte as the operating system knows the file."""
+    return "sqlite:///" + urllib.parse.quote(_file_name_bytes(os.path.abspath(path)), safe=" +/")
+
+
+def _file_name_bytes(name: str) -> bytes:
+    """The bytes the operating system knows `name` by. A name this locale's encoding cannot
+    write (Unicode under LC_ALL=C) is taken as UTF-8, which Linux file names almost always are."""
+    try:
+        return os.fsencode(name)
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape")
+
+
+def _unquoted_path(quoted: str) -> str:
+    """The path a %-quoted URL part stands for, byte for byte (see `sqlite_url`)."""
+    return os.fsdecode(urllib.parse.unquote_to_bytes(_file_name_bytes(quoted)))
 
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -72,13 +88,13 @@ def database_file(database_url: str) -> Path | None:
     if not separator or scheme.split("+")[0] != "sqlite":
         return None
     database, _, query = rest.partition("?")
-    database = urllib.parse.unquote(database)  # as SQLAlchemy does
+    database = _unquoted_path(database)  # as SQLAlchemy does, but keeping bytes that are not UTF-8
     options = urllib.parse.parse_qs(query)
     if options.get("uri", [""])[-1].lower() in ("true", "1") and database.startswith("file:"):
         parsed = urllib.parse.urlsplit(database)
         if "memory" in options.get("mode", []) or parsed.path in ("", ":memory:"):
             return None
-        return Path(urllib.parse.unquote(parsed.path))
+        return Path(_unquoted_path(parsed.path))
     if database in ("", ":memory:") or "memory" in options.get("mode", []):
         return None
     return Path(database)

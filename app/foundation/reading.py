@@ -3,17 +3,22 @@
 `starpunk-db status`, `upgrade --dry-run`/`--sql` and `alembic current`/`check`/`history`
 read through `read_only_engine`. SQLite's `mode=ro` is enough for an ordinary file, but not
 for two normal states: after a crash the file has a hot `-journal` that SQLite must roll
-back before reading (read-only, it refuses), and a WAL file nobody has open has no `-shm`,
-which even a read-only open creates. In those cases a private copy of the file (and its
-journal or log) is read in a temporary folder: it shows the state the file holds once
-recovered, and the real file is never touched.
+back before reading (read-only, it refuses), and a WAL file nobody has open has no `-shm`
+(which even a read-only open creates) or a crashed process's (which the open rebuilds in
+place). In those cases a private copy of the file (and its journal or log) is read in a
+temporary folder: it shows the state the file holds once recovered, and the real file is
+never touched. A symlink is read at its real path, where SQLite keeps the journal and log.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import shutil
 import sqlite3
+import struct
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,10 +39,11 @@ def _journal(path: Path, suffix: str) -> Path:
 
 
 def needs_recovery(path: Path, busy_timeout: float = 5.0) -> bool:
-    """Whether a read-only open would have to write: a hot journal, or a WAL file without -shm."""
+    """Whether a read-only open would have to write: a hot journal, or a WAL file whose -shm
+    is missing or a crashed process's (SQLite would create it, or rebuild it in place)."""
     with path.open("rb") as file:
         header = file.read(20)
-    if len(header) >= 20 and header[18] == WAL_FORMAT and not _journal(path, "-shm").exists():
+    if len(header) >= 20 and header[18] == WAL_FORMAT and not _log_index_in_use(_journal(path, "-shm")):
         return True
     if not _journal(path, "-journal").exists():
         return False
@@ -52,6 +58,35 @@ def needs_recovery(path: Path, busy_timeout: float = 5.0) -> bool:
     finally:
         probe.close()
     return False
+
+
+# Every connection to a WAL file holds a shared lock on this byte of its -shm for as long as
+# it is open (SQLite's unix VFS: UNIX_SHM_DMS); the first to open the file rebuilds the -shm.
+_SHM_IN_USE_BYTE = 128
+
+
+def _log_index_in_use(shm: Path) -> bool:
+    """Whether a running process has the -shm open (a live StarPunk), rather than none (a crash).
+
+    Asked with F_GETLK, which takes no lock. On systems where the lock's layout is not
+    known here, the index is taken to be in use: SQLite then reads as it always does."""
+    if not shm.exists():
+        return False
+    if not sys.platform.startswith("linux"):
+        return True
+    query = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, _SHM_IN_USE_BYTE, 1, 0)
+    try:
+        descriptor = os.open(shm, os.O_RDONLY)
+    except OSError:
+        return True  # unreadable: leave it to SQLite, which says what is wrong
+    try:
+        answer = fcntl.fcntl(descriptor, fcntl.F_GETLK, query)
+    except OSError:
+        return True
+    finally:
+        os.close(descriptor)
+    lock_found: int = struct.unpack("hhqqi4x", answer)[0]  # F_UNLCK: no process holds it
+    return lock_found != fcntl.F_UNLCK
 
 
 def _engine(uri: str, busy_timeout: float) -> Engine:
@@ -117,6 +152,8 @@ def read_only_engine(path: Path | None, busy_timeout: float = 5.0) -> Iterator[E
         finally:
             engine.dispose()
         return
+    # SQLite keeps a symlinked file's journal and log next to the real file: look there.
+    path = path.resolve()
     if not needs_recovery(path, busy_timeout):
         engine = _engine(sqlite_uri(path, mode="ro"), busy_timeout)
         try:
@@ -127,7 +164,7 @@ def read_only_engine(path: Path | None, busy_timeout: float = 5.0) -> Iterator[E
     with tempfile.TemporaryDirectory(prefix="starpunk-db-") as folder:
         copy = Path(folder) / "copy.db"
         shutil.copyfile(path, copy)
-        for suffix in ("-journal", "-wal"):
+        for suffix in ("-journal", "-wal"):  # not -shm: SQLite rebuilds the copy's own from the log
             if _journal(path, suffix).exists():
                 shutil.copyfile(_journal(path, suffix), _journal(copy, suffix))
         engine = _engine(sqlite_uri(copy), busy_timeout)

@@ -19,12 +19,14 @@ import errno
 import logging
 import re
 import sqlite3
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UpgradeRefused
 from .interrupts import INTERRUPTED, interrupt_received
+from .printable import printable
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +69,18 @@ def sentence(error: BaseException, attempt: Attempt) -> str:
         return INTERRUPTED
     if isinstance(error, UpgradeRefused):
         return str(error)
+    undecodable = _undecodable_text(error)
+    if undecodable is not None:
+        return _undecodable_sentence(undecodable, attempt)
     database_error = _sqlite_error(error)
     if database_error is not None:
         return _sqlite_sentence(database_error, attempt)
+    if isinstance(error, UnicodeEncodeError):
+        return (
+            f"A name or path could not be written in this system's encoding ({sys.getfilesystemencoding()}: "
+            f"{printable(error.object[error.start : error.end])}); nothing was changed: run with a UTF-8 locale "
+            "(e.g. LC_ALL=C.UTF-8) or PYTHONUTF8=1, and try again."
+        )
     if isinstance(error, OSError):
         return _os_sentence(error, attempt)
     if type(error).__module__.startswith("alembic"):
@@ -83,10 +94,14 @@ def sentence(error: BaseException, attempt: Attempt) -> str:
     )
 
 
+# The copy Alembic's batch mode makes of a table it rebuilds: the operator knows the table.
+ALEMBIC_TEMPORARY_TABLE = "_alembic_tmp_"
+
+
 def _sqlite_sentence(error: sqlite3.Error, attempt: Attempt) -> str:
     where = attempt.subject
     name = getattr(error, "sqlite_errorname", "") or ""
-    text = str(error)
+    text = str(error).replace(ALEMBIC_TEMPORARY_TABLE, "")
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
         return (
             f"{where} is locked by another program writing to it (perhaps another worker upgrading it), "
@@ -115,13 +130,39 @@ def _sqlite_sentence(error: sqlite3.Error, attempt: Attempt) -> str:
             f"Reading or writing {where} failed ({text}): the disk is full, a file-size limit (ulimit -f) was "
             "reached, or the disk is failing; nothing was changed: free some space or raise the limit, and try again."
         )
+    if text == "unsupported file format":  # the header's format numbers, or its schema's, are none SQLite knows
+        return (
+            f"{where} is in a file format this SQLite ({sqlite3.sqlite_version}) cannot read: a newer SQLite wrote it, "
+            "or its header is damaged; nothing was changed: restore it from a backup."
+        )
     if attempt.running:
-        return _revision_sentence(error, attempt)
+        return _revision_sentence(error, text, attempt)
     return f"SQLite refused {where} ({text}); nothing was changed."
 
 
-def _revision_sentence(error: sqlite3.Error, attempt: Attempt) -> str:
-    text = str(error)
+def _undecodable_text(error: BaseException) -> str | None:
+    """What SQLite said, when its words or a value it read are bytes that are not UTF-8."""
+    original = getattr(error, "orig", error)
+    if isinstance(original, UnicodeDecodeError) and isinstance(original.object, bytes):
+        # Python could not even make SQLite's message a string (it names an object of the file).
+        return original.object.decode("utf-8", "backslashreplace")
+    if isinstance(original, sqlite3.Error) and str(original).startswith("Could not decode to UTF-8"):
+        return str(original)
+    return None
+
+
+def _undecodable_sentence(text: str, attempt: Attempt) -> str:
+    if re.search(r"malformed|corrupt|not a database", text):
+        return (
+            f"{attempt.subject} is damaged ({printable(text)}), and holds text that is not valid UTF-8; restore it from a backup."
+        )
+    return (
+        f"{attempt.subject} holds text that is not valid UTF-8 ({printable(text)}), which StarPunk never writes: the file "
+        "is damaged or another program wrote to it; nothing was changed: restore it from a backup, or correct that text."
+    )
+
+
+def _revision_sentence(error: sqlite3.Error, text: str, attempt: Attempt) -> str:
     user_object = _USER_OBJECT.search(text + " ")
     if user_object is not None:
         kind, name = user_object.group(1).lower(), user_object.group(2)
@@ -162,7 +203,7 @@ def _no_room(attempt: Attempt) -> str:
 
 def _known(error: BaseException) -> bool:
     return (
-        isinstance(error, KeyboardInterrupt | OSError)
+        isinstance(error, KeyboardInterrupt | OSError | UnicodeError)
         or _sqlite_error(error) is not None
         or (type(error).__module__.startswith(("alembic", "sqlalchemy")))
     )
@@ -179,15 +220,17 @@ def boundary(attempt: Attempt) -> Iterator[Attempt]:
     except (Exception, KeyboardInterrupt) as error:
         if attempt.done is not None:
             log.debug("%s of %s done, then failed", attempt.action, attempt.subject, exc_info=error)
-            raise UpgradeRefused(after_the_change(attempt.done, error)) from error
+            raise UpgradeRefused(printable(after_the_change(attempt.done, error))) from error
         if isinstance(error, UpgradeRefused):
-            if not interrupt_received():
-                raise
-            raise UpgradeRefused(INTERRUPTED) from None
+            if interrupt_received():
+                raise UpgradeRefused(INTERRUPTED) from None
+            # One line that cannot act on a terminal or a log, whatever names from the file it quotes.
+            error.args = (printable(str(error)),)
+            raise
         if attempt.foreign_exceptions_pass and not _known(error):
             raise
         log.debug("%s of %s refused", attempt.action, attempt.subject, exc_info=error)
-        raise UpgradeRefused(sentence(error, attempt)) from error
+        raise UpgradeRefused(printable(sentence(error, attempt))) from error
 
 
 def after_the_change(done: str, error: BaseException) -> str:

@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .shadow_tables import shadow_table_keys
+from .sql_names import name_key
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
@@ -37,10 +40,10 @@ class SchemaShape:
         objects = connection.exec_driver_sql(
             "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite~_%' ESCAPE '~'"
         ).all()
-        virtual = [name for kind, name, _, sql in objects if kind == "table" and (sql or "").upper().startswith("CREATE VIRTUAL")]
+        shadows = shadow_table_keys((name, sql) for kind, name, _, sql in objects if kind == "table" and sql)
 
         def belongs_to_sqlite(name: str) -> bool:
-            return name == "alembic_version" or any(name.startswith(table + "_") for table in virtual)
+            return name == "alembic_version" or name_key(name) in shadows
 
         tables: dict[str, set[str]] = {}
         keys: dict[str, list[tuple[int, str]]] = {}
@@ -81,11 +84,15 @@ class SchemaShape:
 
 
 def recorded_migrations(connection: Connection) -> tuple[str, ...]:
-    """StarPunk's schema_migrations rows, oldest first; empty when the table does not exist."""
+    """StarPunk's schema_migrations rows, oldest first; empty when the table does not exist.
+
+    A row without a name (NULL, or a number or blob: StarPunk's runner always wrote the file
+    name as text) records no migration, so it is left out."""
     exists = connection.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").first()
     if not exists:
         return ()
-    return tuple(row[0] for row in connection.exec_driver_sql("SELECT migration_name FROM schema_migrations ORDER BY id"))
+    rows = connection.exec_driver_sql("SELECT migration_name FROM schema_migrations ORDER BY id")
+    return tuple(name for (name,) in rows if isinstance(name, str))
 
 
 def migration_prefix(migration_name: str) -> str:

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from .sql_names import trigger_table
+
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
     from sqlalchemy.engine import Connection
@@ -48,9 +50,8 @@ class Trigger(SQLiteObject):
 
     @property
     def table(self) -> str:
-        """The table (or view) the trigger is on."""
-        found = re.search(r"\bON\s+([\"`\[]?)(\w+)[\"`\]]?", _without_comments(self.sql), re.IGNORECASE)
-        return found.group(2) if found else ""
+        """The table (or view) the trigger is on, whatever its name's quoting."""
+        return trigger_table(self.sql)
 
 
 @dataclass(frozen=True)
