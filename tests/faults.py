@@ -6,9 +6,13 @@ database byte-identical, and nothing new in its folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from conftest import BIN, PROJECT, digest
@@ -90,3 +94,66 @@ def assert_refused(result: subprocess.CompletedProcess, name: str, *fragments: s
 def snapshot(folder: Path) -> dict[str, str]:
     """Every file of `folder` (and below) with its digest: what "untouched" compares."""
     return {str(path.relative_to(folder)): digest(path) for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+# A StarPunk worker in the middle of a write: it holds the write lock until told to let go.
+HOLD_THE_WRITE_LOCK = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.readline()
+db.execute("ROLLBACK")
+"""
+
+
+@contextlib.contextmanager
+def write_lock_held(database: Path) -> Iterator[Callable[[], None]]:
+    """The database's write lock, held by another process until the function yielded is called
+    (or the block ends): every writer that comes meanwhile waits for it."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_WRITE_LOCK, str(database)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+
+    def release() -> None:
+        if holder.poll() is None:
+            holder.communicate("\n", timeout=30)
+
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        yield release
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def has_open(process: subprocess.Popen, path: Path) -> bool:
+    """Whether `process` holds a descriptor of `path` (Linux's /proc shows them)."""
+    target = str(path.resolve())
+    folder = Path(f"/proc/{process.pid}/fd")
+    try:
+        return any(os.readlink(entry) == target for entry in folder.iterdir())
+    except OSError:  # a descriptor closed while being read, or the process gone
+        return False
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} never happened"
+        time.sleep(0.002)
+
+
+@contextlib.contextmanager
+def stopped(process: subprocess.Popen) -> Iterator[None]:
+    """`process` held still by SIGSTOP for the length of the block (SIGCONT as it ends)."""
+    process.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGCONT)
+
+
+def unbuffered(database: Path) -> dict[str, str]:
+    """The environment for a command whose output is read line by line as it comes."""
+    return {**environment(database), "PYTHONUNBUFFERED": "1"}

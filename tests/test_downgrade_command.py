@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
+
+import pytest
 
 from starpunk_migrations.cli import main as cli
 from starpunk_migrations.evolution.revision_history import revision_history
 
-from conftest import CHAIN, HEAD, digest, run, versions
+from conftest import BIN, CHAIN, HEAD, digest, run, versions
+from faults import stopped, unbuffered, write_lock_held
 from starpunk_history import build, table_rows
 
 TARGET = CHAIN[-3]
@@ -91,3 +95,36 @@ def test_downgrading_a_file_never_stamped_adopts_it_first(tmp_path):
     assert result.returncode == 0, result.stderr
     assert versions(database) == ["006"]
     assert "media" not in table_rows(database)
+
+
+@pytest.mark.slow
+def test_a_downgrade_an_upgrade_overtook_between_its_plan_and_its_lock_refuses_and_asks_again(tmp_path):
+    """The operator agreed to revert one revision; an upgrade committing before the downgrade
+    takes its lock must not turn that into reverting three."""
+    database = build(tmp_path / "starpunk.db", "v1.2")
+    assert run("starpunk-db", "upgrade", "--no-backup", "--to", CHAIN[-3], str(database)).returncode == 0
+    with write_lock_held(database) as release:  # StarPunk writing: the downgrade plans, then waits
+        downgrade = subprocess.Popen(
+            [str(BIN / "starpunk-db"), "downgrade", "--to", CHAIN[-4], "--yes", str(database)],
+            env=unbuffered(database),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert downgrade.stdout is not None
+        plan = [downgrade.stdout.readline() for _ in range(4)]
+        with stopped(downgrade):
+            release()
+            assert run("starpunk-db", "upgrade", "--no-backup", str(database)).returncode == 0
+            after_the_upgrade, listing = digest(database), sorted(tmp_path.iterdir())
+    rest, stderr = downgrade.communicate(timeout=120)
+
+    assert re.findall(r"^Revert:    (\S+)", "".join(plan), re.MULTILINE) == [CHAIN[-3]]
+    assert downgrade.returncode == 1, rest + stderr
+    assert stderr == (
+        f"starpunk-db: {database} changed after the plan above was made: it was at revision {CHAIN[-3]}, it is now "
+        f"at revision {HEAD} (another program, perhaps an upgrade, wrote to it meanwhile); nothing was changed: "
+        "run the command again to see what it would do now.\n"
+    )
+    assert versions(database) == [HEAD]
+    assert digest(database) == after_the_upgrade and sorted(tmp_path.iterdir()) == listing

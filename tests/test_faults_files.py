@@ -237,8 +237,8 @@ def test_a_full_disk_mid_backup_leaves_nothing_behind(small_file_system):
             (
                 "import os, sys\nfrom starpunk_migrations.foundation import backup\nfrom starpunk_migrations import UpgradeRefused, ensure_schema\n"
                 "real = backup._create_private\n"
-                "def fill_the_disk(partial, database):\n"
-                "    real(partial, database)\n"
+                "def fill_the_disk(created, mode):\n"
+                "    real(created, mode)\n"
                 "    with open(sys.argv[2], 'wb') as f:\n"
                 "        try:\n            f.write(b'x' * (8 << 20))\n        except OSError:\n            pass\n"
                 "backup._create_private = fill_the_disk\nbackup.require_room = lambda path, backup: None\n"

@@ -232,7 +232,6 @@ def test_a_refused_file_is_left_as_it_was_with_nothing_beside_it(outcomes):
     assert changed == []
 
 
-@pytest.mark.xfail(reason="issue 15 part A", strict=False)
 def test_a_damaged_file_is_never_upgraded(outcomes):
     upgraded = [described(outcome) for outcome in outcomes if outcome.result == "done" and outcome.variant.damaged]
     assert upgraded == []

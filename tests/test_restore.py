@@ -372,3 +372,35 @@ def test_no_write_made_while_starpunk_runs_during_a_restore_is_lost(upgraded, jo
         written = set(reported.split())
         assert written - slugs(undo), "no write came after the undo backup"
         assert written <= slugs(database) | slugs(undo)
+
+
+def in_utf16(source: Path, path: Path) -> Path:
+    """`source`'s schema and rows in a file that stores its text as UTF-16le: as sound as the
+    original (its integrity check passes), only stored otherwise."""
+    copy = sqlite3.connect(path)
+    copy.execute("PRAGMA encoding = 'UTF-16le'")
+    copy.executescript("\n".join(dump(source)))
+    copy.close()
+    return path
+
+
+def test_a_backup_that_stores_its_text_otherwise_is_refused_before_a_page_is_copied(tmp_path):
+    """SQLite would copy it and commit, then fail on every connection already open to the file."""
+    (tmp_path / "kept").mkdir()
+    backup = in_utf16(build(tmp_path / "kept" / "v1.0.db", "v1.0"), tmp_path / "kept" / "starpunk-utf16.db")
+    database = build(tmp_path / "starpunk.db", "v1.4")
+    before, listing = digest(database), sorted(tmp_path.rglob("*"))
+
+    result = run("starpunk-db", "restore", str(backup), str(database))
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"starpunk-db: {backup} stores its text as UTF-16le and {database} as UTF-8, which SQLite cannot copy in "
+        f"place; nothing was changed: stop StarPunk, move the live file aside (mv {database} {database}.old), "
+        "then restore again.\n"
+    )
+    assert digest(database) == before and sorted(tmp_path.rglob("*")) == listing
+
+    database.rename(tmp_path / "starpunk.db.old")  # as the sentence says
+    assert run("starpunk-db", "restore", str(backup), str(database)).returncode == 0
+    assert table_rows(database) == table_rows(backup)

@@ -4,13 +4,15 @@ operator names) without running any revision, says what it does first, backs up 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 
 import pytest
 
 from starpunk_migrations.cli import main as cli
 
-from conftest import CHAIN, HEAD, digest, run, versions
-from starpunk_history import build, table_rows
+from conftest import BIN, CHAIN, HEAD, digest, run, versions
+from faults import stopped, unbuffered, write_lock_held
+from starpunk_history import STATES_BY_NAME, build, table_rows
 
 # Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
 pytestmark = pytest.mark.slow
@@ -159,3 +161,37 @@ def test_stamp_refuses_an_unknown_revision_a_missing_file_and_another_applicatio
     assert "it belongs to another application" in foreign.stderr
     assert unknown.returncode == missing.returncode == foreign.returncode == 1
     assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
+
+
+V1_2 = STATES_BY_NAME["v1.2"].revision
+
+
+@pytest.mark.parametrize("arguments", [["stamp"], ["stamp", "--force", V1_2]], ids=["stamp", "stamp --force"])
+def test_a_stamp_an_upgrade_overtook_between_its_plan_and_its_lock_says_the_file_changed(tmp_path, arguments):
+    """Not "use downgrade", nor a stamp over what the upgrade did: the file changed meanwhile."""
+    database = build(tmp_path / "starpunk.db", "v1.2")  # never stamped
+    with write_lock_held(database) as release:  # StarPunk writing: the stamp plans, then waits
+        stamp = subprocess.Popen(
+            [str(BIN / "starpunk-db"), *arguments, str(database)],
+            env=unbuffered(database),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert stamp.stdout is not None
+        plan = stamp.stdout.readline()
+        with stopped(stamp):
+            release()
+            assert run("starpunk-db", "upgrade", str(database)).returncode == 0
+            after_the_upgrade, listing = digest(database), sorted(tmp_path.iterdir())
+    rest, stderr = stamp.communicate(timeout=120)
+
+    assert plan.startswith(f"Stamping {V1_2} on {database}")
+    assert stamp.returncode == 1, rest + stderr
+    (sentence,) = stderr.splitlines()
+    assert sentence.startswith(f"starpunk-db: {database} changed after the plan above was made: it was ")
+    assert f"it is now at revision {HEAD}" in sentence or f"it is now stamped {HEAD}" in sentence
+    assert sentence.endswith("nothing was changed: run the command again to see what it would do now.")
+    assert "downgrade" not in sentence
+    assert versions(database) == [HEAD]
+    assert digest(database) == after_the_upgrade and sorted(tmp_path.iterdir()) == listing

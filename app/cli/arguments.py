@@ -49,7 +49,8 @@ Writes:     upgrade, downgrade, stamp, restore; each backs the file up first (up
 {textwrap.fill(_backup_help(program), 96, subsequent_indent="          ")}
 
 Exit status: 0 done, or nothing to do; 1 refused: one sentence on stderr says what was found and
-what to do, and the database was not changed; 2 the command line itself is wrong.
+what to do, and the database was not changed (or, if it says the change was made, what failed
+after it); 2 the command line itself is wrong.
 `{program} COMMAND --help` says what a command reads and writes."""
 
 

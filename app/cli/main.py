@@ -24,6 +24,7 @@ from ..foundation.database_files import require_database_file
 from ..foundation.errors import UpgradeRefused
 from ..foundation.locations import as_database_url, database_file, resolve_database_url
 from ..foundation.scripts import head_revision
+from ..schema.credentials import private_backup_notice
 from .arguments import FROM_THE_ENVIRONMENT, build_parser
 from .printing import described, print_plan, print_sql, print_status, progress_on_stdout, say, size
 
@@ -46,16 +47,17 @@ def main(
     if arguments.command is None:
         parser.print_help()
         return 0
+    attempt = refusals.Attempt(action=arguments.command)
     try:
         with (
             advice.advising_as(program, arguments.database),
             interrupts.interrupts_as_exceptions(),
-            refusals.boundary(refusals.Attempt(action=arguments.command)),
+            refusals.boundary(attempt),
         ):
             # Only an upgrade creates the default's folder, data/.
             writes = arguments.command == "upgrade" and not (arguments.dry_run or arguments.sql)
             named = arguments.database
-            return _run(arguments, as_database_url(named) if named is not None else default_database(writes))
+            return _run(arguments, as_database_url(named) if named is not None else default_database(writes), attempt)
     except UpgradeRefused as refusal:
         say(f"{program}: {refusal}", file=sys.stderr)
         return 1
@@ -66,7 +68,7 @@ def main(
         return 1
 
 
-def _run(arguments: argparse.Namespace, database_url: str) -> int:
+def _run(arguments: argparse.Namespace, database_url: str, attempt: refusals.Attempt) -> int:
     if arguments.command == "status":
         status = read_status(database_url)
         if arguments.json:
@@ -78,13 +80,13 @@ def _run(arguments: argparse.Namespace, database_url: str) -> int:
     elif arguments.command == "check":
         run_check(database_url)
     elif arguments.command == "downgrade":
-        return run_downgrade(database_url, arguments)
+        return run_downgrade(database_url, arguments, attempt)
     elif arguments.command == "stamp":
-        return run_stamp(database_url, arguments)
+        return run_stamp(database_url, arguments, attempt)
     elif arguments.command == "backups":
         run_backups(_file(database_url), arguments.json)
     elif arguments.command == "restore":
-        run_restore(Path(arguments.backup), _file(database_url), arguments.busy_timeout)
+        run_restore(Path(arguments.backup), _file(database_url), arguments.busy_timeout, attempt)
     elif arguments.dry_run:
         print_plan(read_status(database_url), arguments.to, backup=not arguments.no_backup)
     elif arguments.sql:
@@ -97,11 +99,17 @@ def _run(arguments: argparse.Namespace, database_url: str) -> int:
             )
         elapsed = time.perf_counter() - started
         shown = database_file(database_url) or database_url
+        if report.committed:
+            attempt.done = f"{shown} was upgraded to revision {report.revision}" + _backup_clause(report.backup)
         if report.applied or (report.state and report.state.needs_stamp):
             say(f"Done: {shown} is at revision {report.revision}, {len(report.applied)} revision(s) applied in {elapsed:.2f} s.")
         else:
             say(f"Nothing to do: {shown} is at revision {report.revision}.")
     return 0
+
+
+def _backup_clause(backup: Path | None) -> str:
+    return f" (its backup is {backup})" if backup else ""
 
 
 def _file(database_url: str) -> Path:
@@ -138,7 +146,7 @@ def run_check(database_url: str) -> None:
     say(f"Checked:   {report.database} is at head ({report.revision}), and its schema is what the models declare.")
 
 
-def run_downgrade(database_url: str, arguments: argparse.Namespace) -> int:
+def run_downgrade(database_url: str, arguments: argparse.Namespace, attempt: refusals.Attempt) -> int:
     from ..commands.downgrade import downgrade_database, plan_downgrade
 
     status = read_status(database_url)
@@ -168,7 +176,9 @@ def run_downgrade(database_url: str, arguments: argparse.Namespace) -> int:
         )
         return 1
     with progress_on_stdout():
-        report = downgrade_database(database_url, arguments.to, busy_timeout=arguments.busy_timeout)
+        report = downgrade_database(database_url, arguments.to, planned=plan, busy_timeout=arguments.busy_timeout)
+    if report.committed:
+        attempt.done = f"{status.database} was downgraded to revision {report.revision or 'base'}" + _backup_clause(report.backup)
     say(
         f"Done: {status.database} is at revision {report.revision or 'base'}, "
         f"{len(report.applied)} revision(s) reverted" + (f"; the backup is {report.backup}." if report.backup else ".")
@@ -176,7 +186,7 @@ def run_downgrade(database_url: str, arguments: argparse.Namespace) -> int:
     return 0
 
 
-def run_stamp(database_url: str, arguments: argparse.Namespace) -> int:
+def run_stamp(database_url: str, arguments: argparse.Namespace, attempt: refusals.Attempt) -> int:
     from ..commands.stamp import examine, require_known_revision, restamp, stamp_detected
 
     if arguments.force:
@@ -196,7 +206,7 @@ def run_stamp(database_url: str, arguments: argparse.Namespace) -> int:
         if arguments.dry_run:
             say("Dry run: nothing was written.")
             return 0
-        report = restamp(database_url, arguments.force, busy_timeout=arguments.busy_timeout)
+        report = restamp(database_url, arguments.force, seen=found, busy_timeout=arguments.busy_timeout)
     else:
         if detected is None:
             raise UpgradeRefused(found.undetectable)
@@ -222,12 +232,16 @@ def run_stamp(database_url: str, arguments: argparse.Namespace) -> int:
             return 0
         if found.versions is None:
             with progress_on_stdout():
-                stamp_detected(database_url, detected, busy_timeout=arguments.busy_timeout)
+                adopted = stamp_detected(database_url, detected, busy_timeout=arguments.busy_timeout)
+            attempt.done = f"{path} was stamped {detected.revision}" + _backup_clause(adopted.backup)
             say(f"Done: {path} is stamped {detected.revision}.")
             return 0
-        report = restamp(database_url, detected.revision, adopting=detected, busy_timeout=arguments.busy_timeout)
+        report = restamp(database_url, detected.revision, seen=found, adopting=detected, busy_timeout=arguments.busy_timeout)
+    attempt.done = f"{report.database} was stamped {report.revision}" + _backup_clause(report.backup)
     if report.backup:
         say(f"backup written to {report.backup}")
+        if report.credentials:
+            say(private_backup_notice(report.backup, report.credentials, "stamp"))
     before = ", ".join(report.previous) or "no stamp"
     say(f"Done: {report.database} is stamped {report.revision} (was: {before}); no revision was run.")
     return 0
@@ -251,19 +265,26 @@ def run_backups(database: Path, as_json: bool) -> None:
         )
 
 
-def run_restore(backup: Path, database: Path, busy_timeout: float) -> None:
+def run_restore(backup: Path, database: Path, busy_timeout: float, attempt: refusals.Attempt) -> None:
     from ..commands.restore import restore_database
 
     report = restore_database(backup, database, busy_timeout)
+    attempt.done = f"{database} was restored from {backup}" + (
+        f" ({database} as it was is kept as {report.undo_backup})" if report.undo_backup else ""
+    )
     say(f"Checked:   {backup} is sound (integrity check ok) and holds {described(report.state)}.")
     if report.undo_backup:
         say(
             f"Backup:    {database} as it was ({report.previous_state}) is kept as {report.undo_backup}; "
             "restore that to undo this restore."
         )
+        if report.credentials:
+            say(f"Private:   {private_backup_notice(report.undo_backup, report.credentials, 'restore')}")
     else:
         say(f"Backup:    none needed: there was no database at {database}.")
     say(f"Restored:  {database} now holds the backup's content (journal mode {report.journal_mode}).")
+    if report.afterwards:
+        say(f"Warning:   {report.afterwards}.")
     if report.state.revision != head_revision():
         say(f"Next:      StarPunk upgrades it at its next start; or run {advice.command('upgrade')} now.")
 

@@ -12,7 +12,7 @@ from ..adoption import repairs
 from ..adoption.detection import DatabaseState
 from ..commands.status import MISSING, Status, revisions_between
 from ..foundation import advice
-from ..foundation.backup import backup_path
+from ..foundation.backup import backup_name
 from ..foundation.printable import printable
 from ..foundation.scripts import alembic_config
 
@@ -58,7 +58,7 @@ def print_plan(status: Status, target: str, backup: bool) -> None:
         say(f"Apply:     {script.revision}  {(script.doc or '').strip().splitlines()[0]}")
     path = status.path
     if backup and path is not None and path.exists() and path.stat().st_size > 0 and (steps or status.state.needs_stamp):
-        say(f"Backup:    {backup_path(path, status.state.label).name} (next to the database)")
+        say(f"Backup:    {backup_name(path, status.state.label).name} (next to the database)")
     say("Dry run: nothing was written.")
 
 
@@ -87,11 +87,18 @@ def _print_upgrade_sql(
     command.upgrade(config, f"{start}:{target}" if start else target, sql=True)
 
 
+class _ProgressHandler(logging.StreamHandler[TextIO]):
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Output that cannot be written (a full disk, a closed pipe) does not stop the work,
+        nor puts a traceback on the operator's screen: what the command did is said once it
+        is done, on stderr if need be (refusals.boundary)."""
+
+
 @contextlib.contextmanager
 def progress_on_stdout() -> Iterator[None]:
     """Show the app's progress lines on stdout, as plain lines, for the length of the command;
     other loggers are untouched and the `starpunk_migrations` logger is left as it was found."""
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _ProgressHandler(sys.stdout)
     handler.setFormatter(_PrintableLines("%(message)s"))
     logger = logging.getLogger("starpunk_migrations")
     level = logger.level

@@ -68,12 +68,13 @@ def _created(path: Path) -> tuple[datetime, int]:
 
 
 def list_backups(database: Path) -> list[BackupEntry]:
-    """The backups of `database` in its folder, newest first (half-written `.partial` files aside)."""
+    """The backups of `database` in its folder, newest first (half-written `.partial` files, and
+    the empty files that reserve a backup's name until it is written, aside)."""
     entries = []
     candidates = [
         path
         for path in database.parent.glob(f"{_glob_escape(database.name)}.backup-*")
-        if path.is_file() and not path.name.endswith(".partial")
+        if path.is_file() and not path.name.endswith(".partial") and path.stat().st_size > 0
     ]
     for path in candidates:
         created, attempt = _created(path)

@@ -14,6 +14,7 @@ from ..foundation.advice import command
 from ..foundation.errors import UpgradeRefused
 from ..foundation.locations import DEFAULT_BUSY_TIMEOUT
 from ..foundation.scripts import alembic_config
+from .planned_state import PlannedState
 from .upgrade_report import UpgradeReport
 
 
@@ -47,11 +48,15 @@ def plan_downgrade(current: str | None, target: str) -> DowngradePlan:
     return DowngradePlan(current, wanted, list(reversed(history[stop + 1 : position + 1])))
 
 
-def downgrade_database(database_url: str, target: str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> UpgradeReport:
-    """`alembic downgrade TARGET`, with the backup written first (never optional here)."""
+def downgrade_database(
+    database_url: str, target: str, *, planned: DowngradePlan | None = None, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+) -> UpgradeReport:
+    """`alembic downgrade TARGET`, with the backup written first (never optional here); with
+    `planned`, only from the revision that plan reverts from (the operator agreed to its list)."""
     from alembic import command
 
-    config = alembic_config(database_url, backup=True, busy_timeout=busy_timeout)
+    expected = None if planned is None else PlannedState(planned.current)
+    config = alembic_config(database_url, backup=True, busy_timeout=busy_timeout, planned_state=expected)
     command.downgrade(config, target)
     report: UpgradeReport = config.attributes["report"]
     return report

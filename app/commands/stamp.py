@@ -13,19 +13,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..adoption import bookkeeping, detection, repairs
 from ..foundation import interrupts, reading
 from ..foundation.advice import command
-from ..foundation.backup import backup_path, discard_backup, require_room, write_backup
+from ..foundation.backup import discard_backup, remove_leftovers, require_room, reserve_backup, write_backup
 from ..foundation.database_files import check_database_file, check_writable, require_database_file
 from ..foundation.engines import create_engine
 from ..foundation.errors import UpgradeRefused
+from ..foundation.integrity import refuse_damaged
 from ..foundation.locations import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION
 from ..foundation.refusals import refusing_sqlite_errors
+from ..schema.credentials import plaintext_credentials
 from ..schema.shape import version_rows
+from .planned_state import PlannedState, refuse_changed
 from .upgrade import upgrade_database
 from .upgrade_report import UpgradeReport
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 @dataclass(frozen=True)
@@ -74,8 +81,35 @@ def examine(database_url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> St
 def stamp_detected(
     database_url: str, state: detection.DatabaseState, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
 ) -> UpgradeReport:
-    """Adopt an unmanaged file at the revision detection found, running no revision."""
-    return upgrade_database(database_url, state.revision or "base", busy_timeout=busy_timeout)
+    """Adopt an unmanaged file at the revision detection found, running no revision; refused
+    if, under the lock, the file is no longer that unmanaged file (an upgrade stamped it)."""
+    planned = PlannedState(state.revision, managed=False)
+    return upgrade_database(database_url, state.revision or "base", busy_timeout=busy_timeout, planned=planned)
+
+
+def _refuse_if_changed(
+    connection: Connection,
+    path: Path,
+    seen: StampExamination,
+    versions: tuple[str, ...] | None,
+    adopting: detection.DatabaseState | None,
+) -> None:
+    """Under the lock: the stamp (and, when adopting, what detection finds) must be what the
+    operator was shown."""
+    if versions != seen.versions:
+        refuse_changed(path, _stamped(seen.versions), _stamped(versions))
+    if adopting is not None:
+        found = detection.detect_state(connection)
+        if found != adopting:
+            refuse_changed(
+                path, f"detected as {adopting.name} (revision {adopting.revision})", f"{found.name} (revision {found.revision})"
+            )
+
+
+def _stamped(versions: tuple[str, ...] | None) -> str:
+    if versions is None:
+        return "not stamped"
+    return f"stamped {', '.join(versions)}" if versions else "stamped with no revision"
 
 
 def require_known_revision(revision: str) -> None:
@@ -92,18 +126,21 @@ class StampReport:
     revision: str
     previous: tuple[str, ...]  # alembic_version rows before
     backup: Path | None
+    credentials: tuple[str, ...] = ()  # the plaintext credentials the backup holds (schema.credentials)
 
 
 def restamp(
     database_url: str,
     revision: str,
     *,
+    seen: StampExamination | None = None,
     adopting: detection.DatabaseState | None = None,
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
 ) -> StampReport:
     """Make `revision` the database's only alembic_version row, after a backup, in one locked
     transaction; with `adopting` (what detection found), its repairs and schema_migrations
-    rows are written too, as an adoption would."""
+    rows are written too, as an adoption would. With `seen` (the examination the operator was
+    shown), only if the file is still as examined: its stamp, and what detection finds."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
@@ -116,17 +153,25 @@ def restamp(
     check_writable(path)
     engine = create_engine(database_url, busy_timeout)
     backup = None
+    credentials: tuple[str, ...] = ()
     try:
         with refusing_sqlite_errors(path, busy_timeout), engine.connect() as connection:
             transaction = connection.begin()  # rolled back as the connection closes, unless committed below
-            previous = tuple(version_rows(connection) or ())
+            rows = version_rows(connection)
+            if seen is not None:
+                _refuse_if_changed(connection, path, seen, None if rows is None else tuple(rows), adopting)
+            previous = tuple(rows or ())
             if path.exists() and path.stat().st_size > 0:
+                refuse_damaged(connection, path)
                 label = detection.DatabaseState(
                     previous[0] if previous else "unstamped", previous[0] if previous else None, managed=bool(previous)
                 )
                 journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+                remove_leftovers(path)
                 require_room(path, backup=True)
-                backup = backup_path(path, label.label)  # named first: the clean-up knows it whatever happens
+                credentials = plaintext_credentials(connection)
+                with interrupts.interrupts_held():  # reserved and recorded at once: the clean-up knows it
+                    backup = reserve_backup(path, label.label, private=bool(credentials))
                 write_backup(path, backup, write_ahead_log=journal_mode == "wal")
             for statement in repairs.adoption_statements(adopting) if adopting else ():
                 connection.exec_driver_sql(statement)
@@ -142,4 +187,4 @@ def restamp(
         raise
     finally:
         engine.dispose()
-    return StampReport(path, revision, previous, backup)
+    return StampReport(path, revision, previous, backup, credentials)

@@ -6,7 +6,8 @@
 1. check the file is a sound SQLite database (else refuse, touching nothing);
 2. `BEGIN IMMEDIATE`: take SQLite's write lock first, so that of several workers starting
    at once one migrates and the others wait for it, then find nothing to do;
-3. detect the state (adoption.detection) and, if there is work, write a backup next to the file;
+3. detect the state (adoption.detection) and, if there is work, check every page of the file
+   (foundation.integrity: a damaged file is refused) and write a backup next to it;
 4. repair and stamp a file Alembic has never seen, then run the revisions;
 5. check no foreign key was broken, and commit. Any failure rolls all of it back.
 
@@ -32,13 +33,16 @@ from sqlalchemy.engine import Connection, Engine
 from ..adoption import bookkeeping, repairs
 from ..evolution.schema_guard import guarding
 from ..foundation import interrupts, reading, refusals
-from ..foundation.backup import backup_path, discard_backup, remove_stale_partials, require_room, write_backup
+from ..foundation.backup import discard_backup, remove_leftovers, require_room, reserve_backup, write_backup
 from ..foundation.database_files import check_database_file, check_writable, require_database_file, roll_back_left_journal
 from ..foundation.engines import READ_ONLY, READER_PATIENCE, READER_PAUSE, create_engine
 from ..foundation.errors import UpgradeRefused
+from ..foundation.integrity import refuse_damaged
 from ..foundation.locations import DEFAULT_BUSY_TIMEOUT, database_file, resolve_database_url
 from ..foundation.scripts import alembic_config
+from ..schema.credentials import plaintext_credentials, private_backup_notice
 from . import foreign_keys, plan
+from .planned_state import PlannedState
 from .upgrade_report import UpgradeReport, detected_sentence
 
 if TYPE_CHECKING:
@@ -52,6 +56,7 @@ log = logging.getLogger(__name__)
 class UpgradeOptions:
     backup: bool = True
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+    planned: PlannedState | None = None  # what a command's plan saw (downgrade, stamp): checked under the lock
 
     @classmethod
     def from_context(cls, context: EnvironmentContext) -> UpgradeOptions:
@@ -71,7 +76,7 @@ class UpgradeOptions:
         if not 0 <= busy_timeout < float("inf"):
             shown = f"-x busy_timeout={given}" if "busy_timeout" not in attributes else f"busy_timeout {given!r}"
             raise UpgradeRefused(f"{shown} is not a number of seconds; give one, e.g. -x busy_timeout={DEFAULT_BUSY_TIMEOUT:g}.")
-        return cls(backup=bool(backup), busy_timeout=busy_timeout)
+        return cls(backup=bool(backup), busy_timeout=busy_timeout, planned=attributes.get("planned_state"))
 
 
 @contextlib.contextmanager
@@ -126,7 +131,12 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
         new_file = path is not None and not path.exists()
         try:
             _run(context, configure, options, path, writes, report, attempt)
-        except BaseException:
+        except BaseException as error:
+            if report.committed and isinstance(error, Exception):
+                # The change is committed and the report says what it is (backup included): what
+                # failed after it (closing the connection, say) undoes nothing: not a refusal.
+                log.warning("%s: the change is committed; afterwards: %s", attempt.subject, error, exc_info=error)
+                return
             with interrupts.interrupts_held():
                 roll_back_left_journal(path)
                 if new_file and path is not None and path.exists() and path.stat().st_size == 0:
@@ -177,6 +187,9 @@ def _run(
                     transaction.commit()
                     report.committed = True
                     interrupts.change_committed()
+                if report.backup is not None and report.backup_credentials:
+                    change = getattr(migration_context.opts.get("fn"), "__name__", "upgrade")
+                    log.warning("%s", private_backup_notice(report.backup, report.backup_credentials, change))
                 return
             except (sqlalchemy.exc.OperationalError, sqlite3.OperationalError) as error:
                 original = getattr(error, "orig", error)
@@ -187,6 +200,13 @@ def _run(
                     _roll_back(connection, transaction)
             # Readers kept SQLite from writing: everything is released; try again shortly.
             log.info("readers still hold %s; trying again", attempt.named)
+            if report.backup is not None:
+                # Other programs may write while the lock is released: the next attempt copies
+                # the file as it then is, under its own lock.
+                with interrupts.interrupts_held():
+                    discard_backup(report.backup)
+                    log.info("removed %s; the next attempt writes the backup again", report.backup)
+                    report.backup = None
             if time.monotonic() - started + READER_PAUSE > patience:
                 raise UpgradeRefused(
                     f"{attempt.subject} is open in another program that keeps reading it (a running StarPunk worker, "
@@ -219,9 +239,11 @@ def _migrate(
     report.applied.clear()
     attempt.running = None
     if path is not None:
-        remove_stale_partials(path)
+        remove_leftovers(path)
     state = bookkeeping.inspect_database(connection, Path(context.script.dir))
     report.state = state
+    if options.planned is not None:
+        options.planned.check(state, attempt.subject)  # before the target is judged from a state the plan never saw
     steps = plan.planned_steps(state, migration_context)
     repairs.require_adopted_revisions(state, steps)
     has_work = bool(steps) or state.needs_stamp
@@ -230,16 +252,16 @@ def _migrate(
     if has_work and path is not None:
         check_writable(path)
         if path.exists() and path.stat().st_size > 0:
-            require_room(path, backup=options.backup and report.backup is None)
-            if options.backup and report.backup is None:
+            refuse_damaged(connection, path)  # before the backup: a copy of damage helps no one
+            require_room(path, backup=options.backup)
+            if options.backup:
                 journal_mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
-                report.backup = backup_path(path, state.label)  # named first: the clean-up knows it whatever happens
-                try:
-                    write_backup(path, report.backup, write_ahead_log=journal_mode == "wal")
-                except BaseException:
-                    report.backup = None  # nothing of it is left; a retry writes it again
-                    raise
+                credentials = plaintext_credentials(connection)
+                with interrupts.interrupts_held():  # reserved and recorded at once: the clean-up knows it
+                    report.backup = reserve_backup(path, state.label, private=bool(credentials))
+                write_backup(path, report.backup, write_ahead_log=journal_mode == "wal")
                 log.info("backup written to %s", report.backup)
+                report.backup_credentials = credentials
     # Only violations the upgrade itself introduces count (StarPunk ran with keys off); read
     # before the repairs, which may set a table aside until its revision creates it.
     violations_before = foreign_keys.violations(connection, state, context) if has_work else Counter()
@@ -264,13 +286,15 @@ def upgrade_database(
     *,
     backup: bool = True,
     busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    planned: PlannedState | None = None,
 ) -> UpgradeReport:
-    """`alembic upgrade TARGET` on this database, with detection, stamping and backup."""
+    """`alembic upgrade TARGET` on this database, with detection, stamping and backup; with
+    `planned`, only if the file is still in the state a plan shown to the operator saw."""
     attempt = refusals.Attempt(where=database_file(database_url) or database_url, busy_timeout=busy_timeout)
     with interrupts.interrupts_as_exceptions(), refusals.boundary(attempt):
         from alembic import command  # a few tenths of a second: Ctrl-C meanwhile gets the sentence too
 
-        config = alembic_config(database_url, backup=backup, busy_timeout=busy_timeout)
+        config = alembic_config(database_url, backup=backup, busy_timeout=busy_timeout, planned_state=planned)
         command.upgrade(config, target)
     report: UpgradeReport = config.attributes["report"]
     return report

@@ -39,6 +39,7 @@ class UpgradeReport:
     database: str
     state: DatabaseState | None = None
     backup: Path | None = None
+    backup_credentials: tuple[str, ...] = ()  # the plaintext credentials the backup holds (schema.credentials)
     applied: list[AppliedRevision] = field(default_factory=list)
     revision: str | None = None
     committed: bool = False

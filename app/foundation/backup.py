@@ -17,28 +17,49 @@ from .errors import UpgradeRefused
 from .locations import sqlite_uri
 
 
-def backup_path(path: Path, label: str) -> Path:
-    """`<file>.backup-<label>-<UTC time>` (the label: the revision or detected state), next to the database; never
-    the name of an existing file."""
+def backup_name(path: Path, label: str, *, moment: str | None = None, attempt: int = 1) -> Path:
+    """`<file>.backup-<label>-<UTC time>[-N]` (the label: the revision or detected state), next
+    to the database: the name the next backup would take, were it reserved now."""
+    moment = moment or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return path.with_name(f"{path.name}.backup-{label}-{moment}" + (f"-{attempt}" if attempt > 1 else ""))
+
+
+def reserve_backup(path: Path, label: str, *, private: bool = False) -> Path:
+    """Create the backup's file, empty, under a name no other file has: `backup_name`, else
+    the first free `-2`, `-3`, ...
+
+    The file is created exclusively (O_CREAT | O_EXCL), so no other command, choosing a name
+    in the same second for the same state (a restore, an upgrade, a stamp), can take it too,
+    and `write_backup` only ever replaces this empty file. Called under the database's write
+    lock, so that the name is chosen by the command that is about to copy. The file has the
+    database's permission bits or narrower; `private` (it will hold plaintext credentials)
+    makes it readable by its owner only.
+    """
+    mode = stat.S_IMODE(path.stat().st_mode) & (0o600 if private else 0o666)
     moment = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.backup-{label}-{moment}")
     attempt = 1
-    while target.exists() or _partial(target).exists():
+    while True:
+        target = backup_name(path, label, moment=moment, attempt=attempt)
         attempt += 1
-        target = path.with_name(f"{path.name}.backup-{label}-{moment}-{attempt}")
-    return target
+        if _partial(target).exists():
+            continue  # a killed run's half copy under that name: see remove_leftovers
+        try:
+            _create_private(target, mode)
+        except FileExistsError:
+            continue
+        return target
 
 
-def stale_partials(path: Path) -> list[Path]:
-    """Backups an earlier run left half-written (it was killed while copying)."""
+def remove_leftovers(path: Path) -> None:
+    """Remove what killed runs left (half-written `.partial` copies, empty reservations).
+    Called under the write lock, so no other command is writing one of them right now: every
+    backup is reserved and written under it."""
     prefix = f"{path.name}.backup-"
-    return [entry for entry in path.parent.iterdir() if entry.name.startswith(prefix) and entry.name.endswith(".partial")]
-
-
-def remove_stale_partials(path: Path) -> None:
-    """Called under the write lock, so no other worker is writing one of them right now."""
-    for partial in stale_partials(path):
-        partial.unlink(missing_ok=True)
+    for entry in path.parent.iterdir():
+        if not entry.name.startswith(prefix) or entry.is_symlink() or not entry.is_file():
+            continue
+        if entry.name.endswith(".partial") or entry.stat().st_size == 0:
+            entry.unlink(missing_ok=True)
 
 
 def _journal_room(path: Path) -> int:
@@ -64,11 +85,10 @@ def _megabytes(size: int) -> str:
     return f"{size / (1 << 20):.1f} MB"
 
 
-def _create_private(partial: Path, database: Path) -> None:
-    """Create the empty copy with the database's permission bits (never wider), before a byte
-    of the database is in it."""
-    mode = stat.S_IMODE(database.stat().st_mode) & 0o666
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+def _create_private(target: Path, mode: int) -> None:
+    """Create `target`, empty, exclusively, with exactly `mode`, before a byte of the database
+    is in it; FileExistsError if anything already has that name."""
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         os.fchmod(descriptor, mode)  # the umask may have narrowed it further, never widened it
     finally:
@@ -109,7 +129,7 @@ def _copy_with(copy_program: str, path: Path, partial: Path) -> None:
 
 
 def write_backup(path: Path, target: Path, *, write_ahead_log: bool = False) -> None:
-    """Copy the database to `target` (named by `backup_path`) next to itself.
+    """Copy the database into `target`, the file `reserve_backup` created for it.
 
     The caller holds `target` before a byte is written, so that whatever happens from here
     on (a failure, Ctrl-C, SIGTERM at any instant) it knows which file to discard: see
@@ -123,14 +143,14 @@ def write_backup(path: Path, target: Path, *, write_ahead_log: bool = False) -> 
     may still be in the -wal file, so (as where there is no `cp`) the copy goes through
     SQLite's backup API, read by a second connection (the API refuses a source with an
     open write transaction). The copy is written under a temporary name, synced, then
-    renamed: a crash never leaves a half backup that looks whole, and any failure or
-    interruption here removes what was written. The copy is created with the database's
-    permissions or narrower: a 0600 database never gets a world-readable backup.
+    renamed over the empty reservation: a crash never leaves a half backup that looks whole,
+    and any failure or interruption here removes what was written. The copy has the
+    reservation's permissions: a 0600 database never gets a world-readable backup.
     """
     partial = _partial(target)
     copy_program = shutil.which("cp")
     try:
-        _create_private(partial, path)
+        _create_private(partial, stat.S_IMODE(target.stat().st_mode))
         if write_ahead_log or copy_program is None:
             source = sqlite3.connect(sqlite_uri(path, mode="ro"), uri=True)
             copy = sqlite3.connect(sqlite_uri(partial), uri=True)
@@ -147,7 +167,7 @@ def write_backup(path: Path, target: Path, *, write_ahead_log: bool = False) -> 
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
-        os.replace(partial, target)
+        os.replace(partial, target)  # over this command's own reservation, never another's
     except BaseException:
         with interrupts.interrupts_held():  # a second signal must not cut the clean-up short
             discard_backup(target)  # a signal may land just after the rename, too

@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
+# The first bytes of a rollback journal's header, and of a write-ahead log's (its two byte orders).
+JOURNAL_HEADER = bytes.fromhex("d9d505f920a163d7")
+JOURNAL_HEADER_SIZE = 28
+WAL_HEADERS = (bytes.fromhex("377f0682"), bytes.fromhex("377f0683"))
+WAL_HEADER_SIZE = 32
+
 
 def check_database_file(path: Path) -> None:
     """Refuse what SQLite would misread or damage: a folder, a non-database, a truncated file."""
@@ -38,9 +44,10 @@ def check_database_file(path: Path) -> None:
     size = path.stat().st_size
     if size == 0:
         return
-    if path.with_name(path.name + "-journal").exists() or path.with_name(path.name + "-wal").exists():
+    if recovered_on_open(path):
         # After a crash the file's bytes are not its content: SQLite rolls the journal back
-        # (or replays the log) first, and says so itself if the file is damaged.
+        # (or replays the log) first, and the writing commands check every page afterwards
+        # (foundation.integrity).
         return
     with path.open("rb") as file:
         header = file.read(100)
@@ -57,6 +64,30 @@ def check_database_file(path: Path) -> None:
         raise UpgradeRefused(
             f"{path} is truncated ({size} bytes, but its header says {page_count * page_size}); restore it from a backup."
         )
+
+
+def recovered_on_open(path: Path) -> bool:
+    """Whether SQLite changes what the file holds as it opens it: a hot journal to roll back,
+    or a write-ahead log holding frames to replay.
+
+    A journal is hot only with its header in place: journal modes TRUNCATE and PERSIST
+    leave an empty or zeroed one after every commit, which SQLite ignores, and so does this.
+    """
+    journal, log_file = path.with_name(path.name + "-journal"), path.with_name(path.name + "-wal")
+    return _starts_with(journal, (JOURNAL_HEADER,), JOURNAL_HEADER_SIZE + 1) or _starts_with(
+        log_file, WAL_HEADERS, WAL_HEADER_SIZE + 1
+    )
+
+
+def _starts_with(path: Path, headers: tuple[bytes, ...], minimum_size: int) -> bool:
+    """Whether `path` is at least `minimum_size` bytes long (a header and something after it)
+    and begins with one of `headers`."""
+    try:
+        with path.open("rb") as file:
+            start = file.read(minimum_size)
+    except OSError:
+        return False
+    return len(start) >= minimum_size and start.startswith(headers)
 
 
 _KINDS = {

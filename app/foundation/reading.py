@@ -114,6 +114,27 @@ def backup_engine(path: Path) -> Iterator[Engine]:
         engine.dispose()
 
 
+@contextlib.contextmanager
+def committed_content_engine(path: Path, *, write_ahead_log: bool) -> Iterator[Engine]:
+    """An engine reading what `path` holds as committed, for a process whose other connection
+    holds the file's write lock and has written nothing to the file yet (restore's copy,
+    before its first page lands).
+
+    In WAL mode readers go on beside the writer: a plain read-only connection. In rollback
+    mode the writer's lock keeps every reader out, but the file's bytes are exactly its
+    committed content, read as they lie (SQLite's `immutable`). Only SQLite opens the file
+    here: closing a descriptor of our own would drop the locks SQLite holds on it, since POSIX
+    locks belong to the process, whereas SQLite keeps its descriptors open while another of
+    its connections holds a lock.
+    """
+    uri = sqlite_uri(path, mode="ro") if write_ahead_log else immutable_uri(path)
+    engine = _engine(uri, busy_timeout=0)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def immutable_uri(path: Path) -> str:
     return sqlite_uri(path, mode="ro", immutable="1")
 

@@ -7,7 +7,9 @@ all leave it as `UpgradeRefused`, whose message says what was found and what to 
 traceback goes to the log (logger `starpunk_migrations.foundation.refusals`, level DEBUG), never to the operator's screen.
 
 The sentences may promise "nothing was changed" because the callers only ever change a
-database inside one SQLite transaction, which every failure rolls back.
+database inside one SQLite transaction, which every failure rolls back. Once that transaction
+has committed, the command records what it did (`Attempt.done`), and a failure after it (its
+output to a full disk, say) is told as what it is: the change stands.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ class Attempt:
     # A caller that hands in its own connection (a test harness, an application) may raise
     # its own exceptions through Alembic's hooks: those are theirs, and pass through.
     foreign_exceptions_pass: bool = False
+    # What the command changed, once its change is committed ("X was upgraded to 009; its
+    # backup is ..."): a failure after that point can undo nothing, and must say so.
+    done: str | None = None
 
     @property
     def subject(self) -> str:
@@ -212,20 +217,33 @@ def boundary(attempt: Attempt) -> Iterator[Attempt]:
     """Everything raised inside leaves as `UpgradeRefused(one sentence)`; the details go to the log."""
     try:
         yield attempt
-    except UpgradeRefused as refusal:
-        if interrupt_received():
-            raise UpgradeRefused(INTERRUPTED) from None
-        # One line that cannot act on a terminal or a log, whatever names from the file it quotes.
-        refusal.args = (printable(str(refusal)),)
-        raise
     except BrokenPipeError:
         # The reader of our output went away (`starpunk-db history | head`): not the database's doing.
         raise
     except (Exception, KeyboardInterrupt) as error:
+        if attempt.done is not None:
+            log.debug("%s of %s done, then failed", attempt.action, attempt.subject, exc_info=error)
+            raise UpgradeRefused(printable(after_the_change(attempt.done, error))) from error
+        if isinstance(error, UpgradeRefused):
+            if interrupt_received():
+                raise UpgradeRefused(INTERRUPTED) from None
+            # One line that cannot act on a terminal or a log, whatever names from the file it quotes.
+            error.args = (printable(str(error)),)
+            raise
         if attempt.foreign_exceptions_pass and not _known(error):
             raise
         log.debug("%s of %s refused", attempt.action, attempt.named, exc_info=error)
         raise UpgradeRefused(printable(sentence(error, attempt))) from error
+
+
+def after_the_change(done: str, error: BaseException) -> str:
+    """The sentence for a failure once the change is committed: the change stands, and is said."""
+    cause = error.__cause__ if isinstance(error, UpgradeRefused) and error.__cause__ is not None else error
+    if isinstance(cause, OSError) and cause.strerror:
+        detail = cause.strerror
+    else:
+        detail = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return f"{done}; then what followed failed ({detail}), which undoes none of it."
 
 
 @contextlib.contextmanager
