@@ -5,10 +5,10 @@ log must be able to see that, and where the backup is. The progress lines (the s
 detected, its repairs, the backup, each revision) are INFO records of the logger
 `starpunk_migrations`. They are held until the upgrade has committed: a refused upgrade
 changed nothing and deleted its backup, so its progress would only mislead (the refusal
-itself reaches the host as `UpgradeRefused`). Then they are passed on at INFO, unless the host
-set the logger's level itself; and when no handler would receive them (the host configured no
-logging at all, as under gunicorn, whose own loggers are not the root), they go to stderr, in
-gunicorn's own format, so that they land in the same log.
+itself reaches the host as `UpgradeRefused`). Then they go to the host's handlers, at the
+levels the host set (a host logging at WARNING sees only warnings); and when no handler would
+receive them (the host configured no logging at all, as under gunicorn, whose own loggers are
+not the root), to stderr at INFO, in gunicorn's own format, so that they land in the same log.
 """
 
 from __future__ import annotations
@@ -38,23 +38,24 @@ def progress_in_the_host_log() -> Iterator[None]:
     """The progress of the upgrade run inside, logged once it has succeeded."""
     logger = logging.getLogger(LOGGER)
     level, handlers, propagate = logger.level, logger.handlers, logger.propagate
+    host_logs = logger.hasHandlers()
     held = _Held()
-    if level == logging.NOTSET:
-        logger.setLevel(logging.INFO)
+    if not host_logs and level == logging.NOTSET:
+        logger.setLevel(logging.INFO)  # for stderr: nobody said which levels to show
     logger.handlers, logger.propagate = [held], False
     try:
         try:
             yield
         finally:
             logger.handlers, logger.propagate = handlers, propagate
-        _log_to_the_host(logger, held.records)  # reached only once the upgrade is done
+        _log(logger, held.records, to_stderr=not host_logs)  # reached only once the upgrade is done
     finally:
         logger.setLevel(level)
 
 
-def _log_to_the_host(logger: logging.Logger, records: list[logging.LogRecord]) -> None:
+def _log(logger: logging.Logger, records: list[logging.LogRecord], *, to_stderr: bool) -> None:
     fallback = None
-    if records and not logger.hasHandlers():
+    if records and to_stderr:
         fallback = logging.StreamHandler(sys.stderr)
         fallback.setFormatter(logging.Formatter(STDERR_FORMAT, STDERR_DATE_FORMAT))
         logger.addHandler(fallback)
