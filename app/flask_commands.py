@@ -10,9 +10,12 @@ help.
 
 from __future__ import annotations
 
+import shlex
+
 import click
+from click.core import ParameterSource
 from flask import current_app
-from flask.cli import with_appcontext
+from flask.cli import ScriptInfo, with_appcontext
 
 from .cli import main as cli
 from .cli.arguments import SUMMARIES
@@ -44,8 +47,20 @@ def _forwarding(name: str) -> None:
                 f"The application {current_app.name} does not use StarPunk's database: call "
                 "starpunk_migrations.flask.init_app(app) in its create_app(), after loading its configuration."
             )
-        status = cli.main([name, *arguments], program=FLASK_DB, default_database=database.url, database_default=FROM_THE_APP)
+        status = cli.main(
+            [name, *arguments], program=_program_name(), default_database=database.url, database_default=FROM_THE_APP
+        )
         click.get_current_context().exit(status)
+
+
+def _program_name() -> str:
+    """`flask db`, with the `--app` the operator gave on the command line, so that the commands
+    a sentence suggests run as written (FLASK_APP, or an app.py Flask finds, needs none)."""
+    root = click.get_current_context().find_root()
+    info = root.find_object(ScriptInfo)
+    if info is not None and info.app_import_path and root.get_parameter_source("app") == ParameterSource.COMMANDLINE:
+        return f"flask --app {shlex.quote(info.app_import_path)} db"
+    return FLASK_DB
 
 
 for _name in SUMMARIES:

@@ -889,3 +889,15 @@ def simulate(max_starts: int = MAX_STARTS) -> tuple[SimulatedState, ...]:
         readings = frozenset().union(*(_readings_of(node.fixed) for node in nodes))
         states.append(SimulatedState(key, Road(best.steps, best.outcomes, tuple(sorted(best.fixed))), readings))
     return tuple(states)
+
+
+def with_note(path: Path, slug: str) -> Path:
+    """`path` with one more published note (a write StarPunk makes while running)."""
+    db = sqlite3.connect(path)
+    db.execute(
+        "INSERT INTO notes (slug, file_path, published, created_at, updated_at) VALUES (?, ?, 1, '2026-01-01', '2026-01-01')",
+        (slug, f"notes/{slug}.md"),
+    )
+    db.commit()
+    db.close()
+    return path

@@ -22,7 +22,7 @@ import pytest
 
 from conftest import BIN, HEAD, versions
 from faults import environment, has_open, stopped, wait_until, write_lock_held
-from starpunk_history import build
+from starpunk_history import build, with_note
 
 # Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
 pytestmark = pytest.mark.slow
@@ -37,17 +37,6 @@ fcntl.fcntl(descriptor, fcntl.F_SETLEASE, fcntl.F_WRLCK)
 print("leased", flush=True)
 sys.stdin.readline()
 """
-
-
-def with_note(path: Path, slug: str) -> Path:
-    db = sqlite3.connect(path)
-    db.execute(
-        "INSERT INTO notes (slug, file_path, published, created_at, updated_at) VALUES (?, ?, 1, '2026-01-01', '2026-01-01')",
-        (slug, f"notes/{slug}.md"),
-    )
-    db.commit()
-    db.close()
-    return path
 
 
 def slugs(path: Path) -> set[str]:

@@ -14,7 +14,7 @@ import pytest
 from starpunk_migrations.cli import main as cli
 
 from conftest import HEAD, digest, run, versions
-from starpunk_history import build, table_rows
+from starpunk_history import build, table_rows, with_note
 
 # Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
 pytestmark = pytest.mark.slow
@@ -27,16 +27,6 @@ def dump(path: Path) -> list[str]:
         return list(db.iterdump())
     finally:
         db.close()
-
-
-def add_note(path: Path, slug: str) -> None:
-    db = sqlite3.connect(path)
-    db.execute(
-        "INSERT INTO notes (slug, file_path, published, created_at, updated_at) VALUES (?, ?, 1, '2026-01-01', '2026-01-01')",
-        (slug, f"notes/{slug}.md"),
-    )
-    db.commit()
-    db.close()
 
 
 def backups(folder: Path) -> set[Path]:
@@ -54,7 +44,7 @@ def upgraded(tmp_path) -> tuple[Path, Path]:
 
 def test_restore_round_trip_keeps_the_file_and_the_pre_restore_content(upgraded, capsys):
     database, backup = upgraded
-    add_note(database, "written-after-the-upgrade")
+    with_note(database, "written-after-the-upgrade")
     database.chmod(0o640)
     inode = database.stat().st_ino
     before_restore = dump(database)

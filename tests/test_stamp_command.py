@@ -155,7 +155,10 @@ def test_stamp_refuses_an_unknown_revision_a_missing_file_and_another_applicatio
     missing = run("starpunk-db", "stamp", str(tmp_path / "none.db"))
     foreign = run("starpunk-db", "stamp", str(other))
 
-    assert unknown.stderr.strip() == f"starpunk-db: There is no revision 'no-such'; `starpunk-db history {database}` lists them."
+    assert (
+        unknown.stderr.strip()
+        == f"starpunk-db: There is no revision 'no-such'; `starpunk-db history {database}` lists them; nothing was changed."
+    )
     assert unknown.stdout == ""  # refused before "Stamping no-such ..." is announced
     assert missing.stderr.strip() == f"starpunk-db: There is no database at {tmp_path / 'none.db'}; nothing to stamp."
     assert "it belongs to another application" in foreign.stderr

@@ -36,7 +36,9 @@ def plan_downgrade(current: str | None, target: str) -> DowngradePlan:
     chain = [entry.revision for entry in history]
     wanted = None if target == "base" else target
     if wanted is not None and wanted not in chain:
-        raise UpgradeRefused(f"There is no revision {target!r}; {command('history')} lists them ({', '.join(chain)}, or base).")
+        raise UpgradeRefused(
+            f"There is no revision {target!r}; {command('history')} lists them ({', '.join(chain)}, or base); nothing was changed."
+        )
     if current is None:
         raise UpgradeRefused("The database has no revision yet (it is empty); there is nothing to downgrade.")
     position = chain.index(current)

@@ -117,7 +117,7 @@ def require_known_revision(revision: str) -> None:
     from alembic.script import ScriptDirectory
 
     if revision not in {entry.revision for entry in ScriptDirectory(str(SCRIPT_LOCATION)).walk_revisions()}:
-        raise UpgradeRefused(f"There is no revision {revision!r}; {command('history')} lists them.")
+        raise UpgradeRefused(f"There is no revision {revision!r}; {command('history')} lists them; nothing was changed.")
 
 
 @dataclass(frozen=True)
