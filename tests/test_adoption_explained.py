@@ -15,7 +15,8 @@ import pytest
 
 from starpunk_migrations.cli import main as cli
 
-from conftest import CHAIN, HEAD, digest, run, versions
+from conftest import CHAIN, HEAD, NEXT_REVISION, digest, run, versions
+from schema_copies import add_revision, project_copy, run_in_copy
 from starpunk_history import HOTFIX_OPTION_1, Reading, Road, assert_rows_kept, build, table_rows
 
 # 1. rc.2 skipped: rc.1 crashed, the operator ran hotfix option 1, rc.3 then created
@@ -114,6 +115,35 @@ def test_tables_left_behind_by_migrations_recorded_but_never_run_are_removed_as_
     assert_rows_kept(rows, table_rows(database))
     (backup,) = tmp_path.glob("starpunk.db.backup-*")
     assert table_rows(backup)["tokens"] == rows["tokens"]  # the backup holds what was removed
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        'with op.rebuild_table("notes") as batch_op:\n'
+        '    batch_op.alter_column("content_hash", existing_type=sa.TEXT(), type_=sa.VARCHAR(length=64))',
+        'op.execute("UPDATE notes SET content_hash = lower(content_hash)")',
+    ],
+    ids=["a type", "rows only"],
+)
+def test_a_revision_that_changes_no_name_leaves_a_repaired_file_one_reading(tmp_path, change):
+    # Such a revision reads exactly as the one before it; the file StarPunk made is at the
+    # earlier one, and the new revision must still run.
+    project = project_copy(tmp_path, with_app=True)
+    add_revision(project, NEXT_REVISION, HEAD, change)
+    database = build(tmp_path / "starpunk.db", LEFT_BEHIND)
+    rows = table_rows(database)
+
+    found = run_in_copy(project, "starpunk-db", "status", "--json", str(database), database=database)
+
+    assert found.returncode == 0, found.stderr
+    facts = json.loads(found.stdout)
+    assert facts["revision"] == "009" and facts["pending"][-1] == NEXT_REVISION
+    assert repairs(facts) == {("remove", "tokens", "004"), ("remove", "auth_state.code_verifier", "003")}
+    upgraded = run_in_copy(project, "starpunk-db", "upgrade", "--no-backup", str(database), database=database)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert versions(database) == [NEXT_REVISION]
+    assert_rows_kept(rows, table_rows(database))
 
 
 def test_a_search_index_recorded_but_never_created_is_created(tmp_path, capsys):

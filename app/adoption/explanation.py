@@ -132,6 +132,16 @@ class ChainFacts:
         added = {migration_prefix(row) for row in self.references[index].migration_rows} - before
         return next(iter(added), None)
 
+    def reads_as_the_one_before(self, index: int) -> bool:
+        """Whether a file at the revision at `index` looks exactly like one at the revision
+        before it, to detection: the revision changes no name, no primary key and is no StarPunk
+        migration of its own (a type, a nullability or a data-only change)."""
+        return (
+            self.names[index] == self.names[index - 1]
+            and self.shapes[index].primary_keys == self.shapes[index - 1].primary_keys
+            and self.own_migration(index) is None
+        )
+
     def replaced_after(self, table: str, index: int) -> int | None:
         """The revision after `index` that next changes `table`, if it replaces it by a table of
         other columns (some gone, some new) rather than adding or dropping columns."""
