@@ -90,12 +90,16 @@ CHANGES = {
     "a changed type and nullability": Change(
         {
             "    content_hash: Mapped[str | None] = mapped_column(TEXT)\n": "    content_hash: Mapped[str | None] = mapped_column(VARCHAR(64))\n",
-            "    redirect_uri: Mapped[str | None] = mapped_column(TEXT)\n": "    redirect_uri: Mapped[str] = mapped_column(TEXT)\n",
+            # Every note StarPunk wrote has published set (its column defaults to 0). A column that
+            # old rows leave NULL (auth_state.redirect_uri, before v0.4) would need the revision
+            # to fill them first: the upgrade refuses, naming the row.
+            '    published: Mapped[bool | None] = mapped_column(BOOLEAN, server_default=text("0"))\n': '    published: Mapped[bool] = mapped_column(BOOLEAN, server_default=text("0"))\n',
             "    TIMESTAMP,\n": "    TIMESTAMP,\n    VARCHAR,\n",
         },
         (
-            'with op.rebuild_table("notes") as batch_op: batch_op.alter_column("content_hash", existing_type=sa.TEXT(), type_=sa.VARCHAR(length=64)',
-            'with op.rebuild_table("auth_state") as batch_op: batch_op.alter_column("redirect_uri", existing_type=sa.TEXT(), nullable=False)',
+            'with op.rebuild_table("notes") as batch_op:',
+            'batch_op.alter_column("published", existing_type=sa.BOOLEAN(), nullable=False, existing_server_default=sa.text("0"))',
+            'batch_op.alter_column("content_hash", existing_type=sa.TEXT(), type_=sa.VARCHAR(length=64)',
         ),
     ),
     "a dropped column": Change(
