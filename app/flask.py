@@ -26,17 +26,10 @@ import click
 from flask import Flask
 from flask.cli import ScriptInfo
 
-from .foundation.advice import advising_as
 from .foundation.locations import DEFAULT_BUSY_TIMEOUT, resolve_database_url, sqlite_url
 from .start_up import ensure_schema
 
 EXTENSION = "starpunk_migrations"  # the key in app.extensions
-FLASK_DB = "flask db"
-# What `flask db COMMAND --help` says the database is when the command line names none.
-FROM_THE_APP = (
-    "the application's DATABASE_URL, else its DATABASE_PATH (app.config), else $DATABASE_URL, else "
-    "$DATABASE_PATH, else data/starpunk.db in the current folder"
-)
 
 
 def database_url(config: Mapping[str, Any], *, create_folder: bool = True) -> str:
@@ -67,8 +60,9 @@ def init_app(app: Flask, *, backup: bool = True, busy_timeout: float = DEFAULT_B
     app.extensions[EXTENSION] = database
     if created_for_a_command():
         return
-    with advising_as(FLASK_DB):
-        ensure_schema(database.url(), backup=backup, busy_timeout=busy_timeout)
+    # A serving process cannot know how its operator runs `flask` (which --app): a refusal's
+    # advice is a `starpunk-db` command naming the database, which runs wherever the package is installed.
+    ensure_schema(database.url(), backup=backup, busy_timeout=busy_timeout)
 
 
 def created_for_a_command() -> bool:

@@ -19,7 +19,14 @@ from flask.cli import ScriptInfo, with_appcontext
 
 from .cli import main as cli
 from .cli.arguments import SUMMARIES
-from .flask import EXTENSION, FLASK_DB, FROM_THE_APP, StarPunkDatabase
+from .flask import EXTENSION, StarPunkDatabase
+
+FLASK_DB = "flask db"
+# What `flask db COMMAND --help` says the database is when the command line names none.
+FROM_THE_APP = (
+    "the application's DATABASE_URL, else its DATABASE_PATH (app.config), else $DATABASE_URL, else "
+    "$DATABASE_PATH, else data/starpunk.db in the current folder"
+)
 
 
 @click.group(help="StarPunk's database: what it is, and every change to it (starpunk-db's commands).")

@@ -16,6 +16,7 @@ import stat
 from pathlib import Path
 
 from .foundation import interrupts
+from .foundation.advice import STARPUNK_DB, advising_as
 from .foundation.errors import UpgradeRefused
 from .foundation.locations import DEFAULT_BUSY_TIMEOUT, as_database_url, database_file, resolve_database_url, sqlite_uri
 from .foundation.scripts import head_revision
@@ -68,7 +69,8 @@ def ensure_schema(
     A StarPunk file Alembic has never seen is recognised and stamped first; an existing
     file gets a backup next to it before its first change (unless `backup=False`). Several
     processes may call this at once: one migrates, the others wait and find nothing to do.
-    Raises `UpgradeRefused`, with the file untouched, when it cannot be done safely.
+    Raises `UpgradeRefused`, with the file untouched, when it cannot be done safely; the
+    commands its sentence suggests are `starpunk-db` commands naming this database.
 
     What it changes (the state detected, repairs, the backup's path, each revision) is logged
     by `starpunk_migrations` at INFO, to stderr when the host configured no logging; a file
@@ -83,10 +85,12 @@ def ensure_schema(
             from .commands.upgrade import upgrade_database  # SQLAlchemy and Alembic: a few tenths of a second
         except KeyboardInterrupt:
             raise UpgradeRefused(interrupts.INTERRUPTED) from None
-        with progress_in_the_host_log():
+        shown = os.fspath(database_file(url) or url)
+        # A refusal reaches whoever reads the application's log, in whatever folder and
+        # environment: the commands it suggests name this database, as starpunk-db does.
+        with progress_in_the_host_log(), advising_as(STARPUNK_DB, shown):
             report = upgrade_database(url, "head", backup=backup, busy_timeout=busy_timeout)
             if report.applied or (report.state is not None and report.state.needs_stamp):
-                shown = database_file(url) or url
                 log.info("%s is at revision %s: %d revision(s) applied", shown, report.revision, len(report.applied))
     assert report.revision is not None  # the upgrade went to head, which is a revision
     return report.revision

@@ -7,13 +7,14 @@ from __future__ import annotations
 import re
 import shlex
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
 
 from starpunk_migrations.foundation.refusals import Attempt, sentence
 
-from conftest import CHAIN, HEAD, run
+from conftest import CHAIN, HEAD, run, versions
 from faults import sentence_of
 from starpunk_history import build
 
@@ -98,6 +99,25 @@ def test_the_advice_names_the_database_the_operator_named(tmp_path):
     answer = refuse(["upgrade", "--to", CHAIN[-3], str(database)], elsewhere)
 
     assert f"`starpunk-db downgrade --to {CHAIN[-3]} {database}`" in answer
+
+
+def test_a_start_up_refusal_names_the_database_so_that_its_advice_runs_from_any_folder(tmp_path):
+    # The refusal reaches an operator reading the application's log, in another folder and
+    # environment than the application's.
+    database = prepared(tmp_path, "v1.4", "wrongly stamped")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    start = "import sys, starpunk_migrations\nstarpunk_migrations.ensure_schema(sys.argv[1])"
+
+    started = run(sys.executable, "-c", start, str(database), cwd=tmp_path)
+
+    assert started.returncode == 1
+    advice = SUGGESTED.findall(started.stderr)
+    assert advice and all(shlex.split(suggestion)[-1] == str(database) for suggestion in advice), advice
+    for suggestion in advice:
+        run_as_written(suggestion, elsewhere)
+    assert versions(database) == [HEAD]  # `starpunk-db stamp DATABASE` put the right stamp on it
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_a_stamp_of_an_unknown_revision_announces_nothing(tmp_path):
