@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shlex
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,13 +16,15 @@ import pytest
 from starpunk_migrations.foundation.refusals import Attempt, sentence
 
 from conftest import CHAIN, HEAD, run, versions
-from faults import sentence_of
+from flask_host import write_host
 from starpunk_history import build
 
 # Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
 pytestmark = pytest.mark.slow
 
-SUGGESTED = re.compile(r"`(starpunk-db [^`]*)`")
+# The two command lines of the same commands: a refusal's advice is spelled for the one it came from.
+PROGRAMS = {"starpunk-db": "starpunk-db", "flask db": "flask --app app db"}
+SUGGESTED = re.compile(r"`((?:starpunk-db|flask --app app db) [^`]*)`")
 
 
 def wrongly_stamped(database: Path) -> None:
@@ -61,10 +64,18 @@ def prepared(folder: Path, state: str, preparation: str | None) -> Path:
     return database
 
 
-def refuse(arguments: list[str], folder: Path) -> str:
-    result = run("starpunk-db", *arguments, cwd=folder)
+def refuse(arguments: list[str], folder: Path, program: str = "starpunk-db") -> str:
+    result = run(*PROGRAMS[program].split(), *arguments, cwd=folder)
     assert result.returncode == 1, result.stdout + result.stderr
-    return sentence_of(result, "starpunk-db")
+    return one_sentence(result)
+
+
+def one_sentence(result: subprocess.CompletedProcess) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    program, said = lines[0].split(": ", 1)
+    assert program in PROGRAMS.values(), result.stderr
+    return said
 
 
 def run_as_written(suggestion: str, folder: Path) -> str:
@@ -74,18 +85,21 @@ def run_as_written(suggestion: str, folder: Path) -> str:
     assert "usage:" not in result.stderr, f"{suggestion!r} is not a valid command line: {result.stderr}"
     assert "Traceback" not in result.stdout + result.stderr, result.stderr
     assert result.returncode in (0, 1), result.stderr
-    return sentence_of(result, "starpunk-db") if result.returncode else ""
+    return one_sentence(result) if result.returncode else ""
 
 
+@pytest.mark.parametrize("program", PROGRAMS)
 @pytest.mark.parametrize("refusal", REFUSALS)
-def test_every_command_a_refusal_suggests_runs_as_written(tmp_path, refusal):
+def test_every_command_a_refusal_suggests_runs_as_written(tmp_path, refusal, program):
     state, preparation, arguments = REFUSALS[refusal]
     database = prepared(tmp_path, state, preparation)
+    write_host(tmp_path)  # a StarPunk-like app.py, for flask db
 
-    advice = SUGGESTED.findall(refuse([*arguments, str(database)], tmp_path))
+    advice = SUGGESTED.findall(refuse([*arguments, str(database)], tmp_path, program))
 
-    assert advice, "the refusal suggests no starpunk-db command"
+    assert advice, f"the refusal suggests no {program} command"
     for suggestion in advice:
+        assert suggestion.startswith(PROGRAMS[program] + " "), suggestion
         answer = run_as_written(suggestion, tmp_path)
         for further in SUGGESTED.findall(answer):  # advice given by following advice
             run_as_written(further, tmp_path)
