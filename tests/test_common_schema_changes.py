@@ -3,7 +3,7 @@
 For each: the revision says what it should (a new table or index is created as it is, with no
 rebuild; a table change is an `op.rebuild_table`), `--sql` prints it (alone, and as part of a
 legacy file's whole upgrade), a populated legacy v0.9.5 file upgrades with its rows intact,
-and `alembic check` finds nothing left to do. (A new column: test_schema_change_workflow.)
+and `alembic check` finds nothing left to do.
 """
 
 from __future__ import annotations
@@ -76,6 +76,16 @@ CHANGES = {
             f'op.create_index("idx_webmentions_{N}_source", "webmentions_{N}", ["source"], unique=False)',
         ),
     ),
+    "a new column": Change(
+        {
+            "    content_hash: Mapped[str | None] = mapped_column(TEXT)\n": "    content_hash: Mapped[str | None] = mapped_column(TEXT)\n"
+            f"    summary_{N}: Mapped[str] = mapped_column(TEXT, server_default=text(\"''\"))\n"
+        },
+        (
+            'with op.rebuild_table("notes") as batch_op:',
+            f'batch_op.add_column(sa.Column("summary_{N}", sa.TEXT(), server_default=sa.text("(\'\')"), nullable=False))',
+        ),
+    ),
     "a new index on an existing table": Change(
         {
             '        Index("idx_notes_deleted_at", "deleted_at"),\n': f'        Index("idx_notes_deleted_at", "deleted_at"),\n        Index("idx_notes_updated_{N}", "updated_at"),\n'
@@ -98,7 +108,7 @@ CHANGES = {
         },
         (
             'with op.rebuild_table("notes") as batch_op:',
-            'batch_op.alter_column("published", existing_type=sa.BOOLEAN(), nullable=False, existing_server_default=sa.text("0"))',
+            'batch_op.alter_column("published", existing_type=sa.BOOLEAN(), nullable=False, existing_server_default=sa.text("0")',
             'batch_op.alter_column("content_hash", existing_type=sa.TEXT(), type_=sa.VARCHAR(length=64)',
         ),
     ),
