@@ -58,3 +58,14 @@ def test_models_ahead_of_the_revisions_fail_naming_the_difference(tmp_path):
 
     assert result.returncode == 1
     assert f"{database} is at head {HEAD}, but its schema differs from the models (add_column notes summary)" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["check", "current"])
+def test_alembic_on_a_missing_file_says_there_is_none_and_creates_nothing(tmp_path, command):
+    database = tmp_path / "starpunk.db"
+
+    result = run("alembic", command, database=database)
+
+    assert f"There is no database at {database}: an upgrade would create it" in result.stdout
+    assert "empty database" not in result.stdout
+    assert list(tmp_path.iterdir()) == []

@@ -171,7 +171,8 @@ def _run(
                 )
                 report.state = state
                 if not state.managed:
-                    context.config.print_stdout(detected_sentence(state, read_only=True))
+                    missing = path if path is not None and not path.exists() else None
+                    context.config.print_stdout(detected_sentence(state, read_only=True, missing=missing))
                 context.run_migrations()
             return
         if connection.in_transaction():  # a caller's transaction: theirs to commit

@@ -81,7 +81,10 @@ class UpgradeReport:
         self._announce_running()
 
 
-def detected_sentence(state: DatabaseState, read_only: bool = False) -> str:
+def detected_sentence(state: DatabaseState, read_only: bool = False, missing: Path | None = None) -> str:
+    """What detection found, as the upgrade says it; `missing`: the file that is not there yet."""
+    if missing is not None:
+        return printable(f"There is no database at {missing}: an upgrade would create it, and run every revision.")
     if state.revision is None:
         return "Detected an empty database: every revision " + ("would" if read_only else "will") + " run from the start."
     parts = [f"Detected StarPunk state '{state.name}', which is revision {state.revision}"]
