@@ -10,7 +10,7 @@ import pytest
 
 from starpunk_migrations.cli import main as cli
 
-from conftest import BIN, CHAIN, HEAD, digest, run, versions
+from conftest import BIN, CHAIN, HEAD, NEXT_REVISION, digest, run, versions
 from faults import stopped, unbuffered, write_lock_held
 from starpunk_history import STATES_BY_NAME, build, table_rows
 
@@ -164,6 +164,45 @@ def test_stamp_refuses_an_unknown_revision_a_missing_file_and_another_applicatio
     assert "it belongs to another application" in foreign.stderr
     assert unknown.returncode == missing.returncode == foreign.returncode == 1
     assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
+
+
+def stamped_by_another_program(tmp_path, revision: str):
+    """A file with v1.4's schema whose alembic_version names `revision`, which this code does not have."""
+    database = build(tmp_path / "starpunk.db", "v1.4")
+    db = sqlite3.connect(database)
+    db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+    db.execute("INSERT INTO alembic_version VALUES (?)", (revision,))
+    db.commit()
+    db.close()
+    return database
+
+
+def test_stamp_leaves_a_newer_releases_stamp_alone(tmp_path):
+    # Detection sees names only: what the newer release changed besides them it cannot see, and
+    # a stamp of what it finds would have that release's revisions run again, or never.
+    newer = f"{int(NEXT_REVISION) + 5:03}"
+    database = stamped_by_another_program(tmp_path, newer)
+    before, listing = digest(database), sorted(tmp_path.iterdir())
+
+    refused = run("starpunk-db", "stamp", str(database))
+
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert f"is at Alembic revision '{newer}', which this version of StarPunk does not know" in refused.stderr
+    assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
+    forced = run("starpunk-db", "stamp", "--force", HEAD, "--dry-run", str(database))
+    assert f"(it is stamped {newer}, a revision this code does not have: a newer StarPunk release's;" in forced.stdout
+
+
+def test_stamp_replaces_another_applications_stamp_saying_whose_it_is(tmp_path):
+    database = stamped_by_another_program(tmp_path, "ae1027a6acf")
+
+    fixed = run("starpunk-db", "stamp", str(database))
+
+    assert fixed.returncode == 0, fixed.stderr
+    assert fixed.stdout.startswith(
+        f"Stamping 009 on {database}: it is stamped ae1027a6acf, a revision this code does not have: another application's"
+    )
+    assert versions(database) == ["009"]
 
 
 V1_2 = STATES_BY_NAME["v1.2"].revision

@@ -135,7 +135,7 @@ def inspect_database(connection: Connection, script_location: Path = SCRIPT_LOCA
     known = {reference.revision for reference in references}
     unknown = [version for version in versions if version not in known]
     if unknown:
-        raise _unknown_revision_refusal(connection, unknown[0], script_location)
+        raise unknown_revision_refusal(connection, unknown[0], script_location)
     revision = versions[0] if versions else None
     return DatabaseState(
         name=release_name(revision), revision=revision, managed=True, recorded_migrations=recorded_migrations(connection)
@@ -147,10 +147,15 @@ def inspect_database(connection: Connection, script_location: Path = SCRIPT_LOCA
 _STARPUNK_REVISION = re.compile(r"^(?:\d{3,}|v\d+_\d+_\d+)$")
 
 
-def _unknown_revision_refusal(connection: Connection, revision: str, script_location: Path) -> UpgradeRefused:
+def is_starpunk_revision(revision: str) -> bool:
+    """Whether `revision` is named as StarPunk names its own (a newer release's, if this code lacks it)."""
+    return bool(_STARPUNK_REVISION.match(revision))
+
+
+def unknown_revision_refusal(connection: Connection, revision: str, script_location: Path) -> UpgradeRefused:
     """An alembic_version naming a revision this code lacks: a newer StarPunk's, or another application's."""
     shown = printable(repr(revision))
-    if _STARPUNK_REVISION.match(revision):
+    if is_starpunk_revision(revision):
         return UpgradeRefused(
             f"The database is at Alembic revision {shown}, which this version of StarPunk does "
             "not know (it was probably upgraded by a newer release); run that release, or restore "

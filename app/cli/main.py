@@ -208,6 +208,8 @@ def run_stamp(database_url: str, arguments: argparse.Namespace, attempt: refusal
             return 0
         report = restamp(database_url, arguments.force, seen=found, busy_timeout=arguments.busy_timeout)
     else:
+        if found.newer_release:  # what detection finds would hide what that release changed
+            raise UpgradeRefused(found.newer_release)
         if detected is None:
             raise UpgradeRefused(found.undetectable)
         if detected.revision is None:

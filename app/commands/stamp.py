@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..adoption import bookkeeping, detection, repairs
+from ..evolution.chain import revision_references
 from ..foundation import interrupts, reading
 from ..foundation.advice import command
 from ..foundation.backup import discard_backup, remove_leftovers, require_room, reserve_backup, write_backup
@@ -24,6 +25,7 @@ from ..foundation.engines import create_engine
 from ..foundation.errors import UpgradeRefused
 from ..foundation.integrity import refuse_damaged
 from ..foundation.locations import DEFAULT_BUSY_TIMEOUT, SCRIPT_LOCATION
+from ..foundation.printable import printable
 from ..foundation.refusals import refusing_sqlite_errors
 from ..schema.credentials import plaintext_credentials
 from ..schema.shape import version_rows
@@ -44,6 +46,8 @@ class StampExamination:
     findings: tuple[str, ...]  # how the schema differs from the stamp; empty: the stamp is right
     detected: detection.DatabaseState | None  # the state detection finds, ignoring alembic_version
     undetectable: str | None = None  # detection's refusal: why it cannot place the schema
+    unknown_stamp: str | None = None  # the one alembic_version row, if it names a revision this code lacks
+    newer_release: str | None = None  # the refusal of a stamp a newer StarPunk release wrote
 
     @property
     def stamp_is_right(self) -> bool:
@@ -55,6 +59,13 @@ class StampExamination:
         if len(self.versions) != 1:
             rows = ", ".join(self.versions) if self.versions else "no row"
             return f"its alembic_version holds {rows} where a StarPunk database has one row"
+        if self.unknown_stamp is not None:
+            whose = (
+                "a newer StarPunk release's"
+                if self.newer_release
+                else "another application's (StarPunk numbers its own 001, 002, ...)"
+            )
+            return f"it is stamped {printable(self.unknown_stamp)}, a revision this code does not have: {whose}"
         if self.findings:
             return f"it is stamped {self.versions[0]}, but its schema differs from that revision's: {self.findings[0]}"
         return f"it is stamped {self.versions[0]}"
@@ -69,13 +80,18 @@ def examine(database_url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> St
             rows = version_rows(connection)
             versions = None if rows is None else tuple(rows)
             findings: list[str] = []
+            unknown_stamp = newer_release = None
             if versions is not None and len(versions) == 1:
                 findings = bookkeeping.stamp_findings(connection, versions[0])
+                if versions[0] not in {reference.revision for reference in revision_references()}:
+                    unknown_stamp = versions[0]
+                    if detection.is_starpunk_revision(unknown_stamp):
+                        newer_release = str(detection.unknown_revision_refusal(connection, unknown_stamp, SCRIPT_LOCATION))
             try:
                 detected, undetectable = detection.detect_state(connection), None
             except UpgradeRefused as refusal:
                 detected, undetectable = None, str(refusal)
-    return StampExamination(path, versions, tuple(findings), detected, undetectable)
+    return StampExamination(path, versions, tuple(findings), detected, undetectable, unknown_stamp, newer_release)
 
 
 def stamp_detected(
