@@ -570,6 +570,7 @@ def build(path: Path, state: State | str | Road | SimulatedState, *, rows: bool 
     else:
         state = STATES_BY_NAME[state] if isinstance(state, str) else state
         steps, reading = state.steps, DEFAULT_READING
+    path.parent.mkdir(parents=True, exist_ok=True)  # as StarPunk makes data/
     db = sqlite3.connect(path)
     db.execute("PRAGMA synchronous = OFF")  # a test file: its many small commits need not reach the disk
     try:
