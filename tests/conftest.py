@@ -36,6 +36,24 @@ HEAD = CHAIN[-1]
 NEXT_REVISION = f"{len(CHAIN) - 1:03}"
 
 
+def _revisions_around_heads_look() -> tuple[str, str]:
+    from starpunk_migrations.adoption.explanation import ChainFacts
+    from starpunk_migrations.evolution.chain import revision_references
+
+    facts = ChainFacts(revision_references())
+    index = len(facts.references) - 1
+    while facts.reads_as_the_one_before(index):
+        index -= 1
+    return str(facts.references[index].revision), str(facts.references[index - 1].revision)
+
+
+# Detection sees names: a revision changing only types, nullability or rows looks like the one
+# before it. DETECTED_AT_HEAD is what detection finds in a file at head that lost its stamp (the
+# earliest revision that looks like the head); a file at head stamped UNLIKE_HEAD (the newest
+# revision that does not) is detectably stamped wrong.
+DETECTED_AT_HEAD, UNLIKE_HEAD = _revisions_around_heads_look()
+
+
 @pytest.fixture
 def alembic_config() -> Config:
     return Config(str(PROJECT / "alembic.ini"))

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic.config import Config
 
@@ -83,6 +84,18 @@ def populated_head(folder: Path) -> Path:
     fill(db)
     db.close()
     return database
+
+
+def with_columns(models: str, columns: dict[str, str]) -> str:
+    """models.py with each table's new column (`table -> its mapped_column line`) declared in its
+    class, anchored on the class's `__tablename__`, which a later revision leaves unless it drops
+    the table; skipped where a revision since did."""
+    for table, declaration in columns.items():
+        anchor = f'    __tablename__ = "{table}"\n'
+        if models.count(anchor) != 1:
+            pytest.skip(f"the models no longer have the table {table}")
+        models = models.replace(anchor, anchor + declaration)
+    return models
 
 
 def without_layout(code: str) -> str:

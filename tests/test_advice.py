@@ -15,7 +15,7 @@ import pytest
 
 from starpunk_migrations.foundation.refusals import Attempt, sentence
 
-from conftest import CHAIN, HEAD, run, versions
+from conftest import CHAIN, DETECTED_AT_HEAD, HEAD, UNLIKE_HEAD, run, versions
 from flask_host import write_host
 from starpunk_history import build
 
@@ -29,7 +29,7 @@ SUGGESTED = re.compile(r"`((?:starpunk-db|flask --app app db) [^`]*)`")
 
 def wrongly_stamped(database: Path) -> None:
     db = sqlite3.connect(database)
-    db.execute("UPDATE alembic_version SET version_num = ?", (CHAIN[-2],))
+    db.execute("UPDATE alembic_version SET version_num = ?", (UNLIKE_HEAD,))
     db.commit()
     db.close()
 
@@ -130,7 +130,7 @@ def test_a_start_up_refusal_names_the_database_so_that_its_advice_runs_from_any_
     assert advice and all(shlex.split(suggestion)[-1] == str(database) for suggestion in advice), advice
     for suggestion in advice:
         run_as_written(suggestion, elsewhere)
-    assert versions(database) == [HEAD]  # `starpunk-db stamp DATABASE` put the right stamp on it
+    assert versions(database) == [DETECTED_AT_HEAD]  # `starpunk-db stamp DATABASE` put the right stamp on it
     assert list(elsewhere.iterdir()) == []
 
 

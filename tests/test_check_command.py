@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, CHAIN, HEAD, digest, run
-from schema_copies import populated_head, project_copy
+from conftest import BIN, CHAIN, HEAD, NEXT_REVISION, digest, run
+from schema_copies import populated_head, project_copy, with_columns
 from starpunk_history import build
 
 # Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
@@ -45,8 +45,8 @@ def test_models_ahead_of_the_revisions_fail_naming_the_difference(tmp_path):
     database = populated_head(tmp_path)
     copy = project_copy(tmp_path, with_app=True)
     models = copy / "starpunk_migrations" / "models.py"
-    line = "    content_hash: Mapped[str | None] = mapped_column(TEXT)\n"
-    models.write_text(models.read_text().replace(line, line + "    summary: Mapped[str | None] = mapped_column(TEXT)\n"))
+    summary = f"summary_{NEXT_REVISION}"  # new whatever the models hold
+    models.write_text(with_columns(models.read_text(), {"notes": f"    {summary}: Mapped[str | None] = mapped_column(TEXT)\n"}))
     environment = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "DATABASE_PATH")}
 
     result = subprocess.run(
@@ -57,7 +57,7 @@ def test_models_ahead_of_the_revisions_fail_naming_the_difference(tmp_path):
     )
 
     assert result.returncode == 1
-    assert f"{database} is at head {HEAD}, but its schema differs from the models (add_column notes summary)" in result.stderr
+    assert f"{database} is at head {HEAD}, but its schema differs from the models (add_column notes {summary})" in result.stderr
 
 
 @pytest.mark.parametrize("command", ["check", "current"])

@@ -78,7 +78,7 @@ CHANGES = {
     ),
     "a new column": Change(
         {
-            "    content_hash: Mapped[str | None] = mapped_column(TEXT)\n": "    content_hash: Mapped[str | None] = mapped_column(TEXT)\n"
+            '    __tablename__ = "notes"\n': '    __tablename__ = "notes"\n'
             f"    summary_{N}: Mapped[str] = mapped_column(TEXT, server_default=text(\"''\"))\n"
         },
         (

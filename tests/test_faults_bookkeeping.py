@@ -10,7 +10,7 @@ import pytest
 
 from starpunk_migrations.commands.upgrade import upgrade_database
 
-from conftest import BIN, HEAD, versions
+from conftest import BIN, DETECTED_AT_HEAD, HEAD, versions
 from faults import ENTRY_POINTS, assert_refused, run_command, snapshot, upgrade
 from starpunk_history import build
 
@@ -50,8 +50,8 @@ def stamp_ahead_of_schema(folder: Path) -> Path:
 
 
 ANOMALIES = {
-    two_version_rows: ("alembic_version holds 2 rows", f"revision {HEAD}'s", "starpunk-db stamp"),
-    no_version_row: ("alembic_version has no row", f"revision {HEAD}'s", "starpunk-db stamp"),
+    two_version_rows: ("alembic_version holds 2 rows", f"revision {DETECTED_AT_HEAD}'s", "starpunk-db stamp"),
+    no_version_row: ("alembic_version has no row", f"revision {DETECTED_AT_HEAD}'s", "starpunk-db stamp"),
     stamp_ahead_of_schema: ("stamped 005", "revision 001's", "table notes_fts is missing", "starpunk-db stamp"),
 }
 

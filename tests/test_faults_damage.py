@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, CHAIN
+from conftest import BIN, CHAIN, UNLIKE_HEAD
 from faults import ENTRY_POINTS, assert_refused, run_command, snapshot, upgrade
 from starpunk_history import build
 
@@ -70,7 +70,7 @@ def test_downgrade_and_stamp_refuse_a_damaged_file_untouched(tmp_path, arguments
     database = managed_and_damaged(tmp_path)
     if arguments == ["stamp"]:  # a stamp that does not tell the truth: `stamp` would correct it
         db = sqlite3.connect(database)
-        db.execute("UPDATE alembic_version SET version_num = ?", (CHAIN[-2],))
+        db.execute("UPDATE alembic_version SET version_num = ?", (UNLIKE_HEAD,))
         db.commit()
         db.close()
     before = snapshot(tmp_path)

@@ -10,7 +10,7 @@ import pytest
 
 from starpunk_migrations.cli import main as cli
 
-from conftest import BIN, CHAIN, HEAD, NEXT_REVISION, digest, run, versions
+from conftest import BIN, CHAIN, DETECTED_AT_HEAD, HEAD, NEXT_REVISION, UNLIKE_HEAD, digest, run, versions
 from faults import stopped, unbuffered, write_lock_held
 from starpunk_history import STATES_BY_NAME, build, table_rows
 
@@ -58,11 +58,11 @@ def test_stamp_on_a_correctly_stamped_file_does_nothing(tmp_path, capsys):
 
 
 def wrongly_stamped(tmp_path):
-    """A v1.4 file (revision 009's schema) stamped with the revision before the head."""
+    """A file at head stamped with the newest revision whose schema is not the head's."""
     database = build(tmp_path / "starpunk.db", "v1.4")
     assert run("starpunk-db", "upgrade", "--no-backup", str(database)).returncode == 0
     db = sqlite3.connect(database)
-    db.execute("UPDATE alembic_version SET version_num = ?", (CHAIN[-2],))
+    db.execute("UPDATE alembic_version SET version_num = ?", (UNLIKE_HEAD,))
     db.commit()
     db.close()
     return database
@@ -75,42 +75,43 @@ def test_a_wrong_stamp_is_refused_by_upgrade_and_stamp_corrects_it_after_a_backu
     refused = run("starpunk-db", "upgrade", str(database))
 
     assert refused.returncode == 1
-    assert f"stamped {CHAIN[-2]}, but its schema is not that revision's" in refused.stderr
-    assert f"run `starpunk-db stamp {database}` to stamp {HEAD}" in refused.stderr
+    assert f"stamped {UNLIKE_HEAD}, but its schema is not that revision's" in refused.stderr
+    assert f"run `starpunk-db stamp {database}` to stamp {DETECTED_AT_HEAD}" in refused.stderr
     assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
 
     fixed = run("starpunk-db", "stamp", str(database))
 
     assert fixed.returncode == 0, fixed.stderr
-    (backup,) = tmp_path.glob(f"starpunk.db.backup-{CHAIN[-2]}-*")
+    (backup,) = tmp_path.glob(f"starpunk.db.backup-{UNLIKE_HEAD}-*")
     lines = fixed.stdout.splitlines()
     assert lines[0].startswith(
-        f"Stamping {HEAD} on {database}: it is stamped {CHAIN[-2]}, but its schema differs from that revision's: "
+        f"Stamping {DETECTED_AT_HEAD} on {database}: it is stamped {UNLIKE_HEAD}, but its schema differs from that revision's: "
     )
     assert lines[1:] == [
         f"backup written to {backup}",
-        f"Done: {database} is stamped {HEAD} (was: {CHAIN[-2]}); no revision was run.",
+        f"Done: {database} is stamped {DETECTED_AT_HEAD} (was: {UNLIKE_HEAD}); no revision was run.",
     ]
-    assert versions(database) == [HEAD] and versions(backup) == [CHAIN[-2]]
-    assert run("starpunk-db", "upgrade", str(database)).stdout.strip() == f"Nothing to do: {database} is at revision {HEAD}."
+    assert versions(database) == [DETECTED_AT_HEAD] and versions(backup) == [UNLIKE_HEAD]
+    assert run("starpunk-db", "upgrade", "--no-backup", str(database)).returncode == 0
+    assert versions(database) == [HEAD]
 
 
 def test_force_stamps_the_named_revision_whatever_the_schema(tmp_path):
     database = wrongly_stamped(tmp_path)
 
-    forced = run("starpunk-db", "stamp", "--force", CHAIN[-3], str(database))
+    forced = run("starpunk-db", "stamp", "--force", CHAIN[1], str(database))
 
     assert forced.returncode == 0, forced.stderr
     assert forced.stdout.splitlines()[0].startswith(
-        f"Stamping {CHAIN[-3]} on {database}, whatever its schema (it is stamped {CHAIN[-2]}, "
+        f"Stamping {CHAIN[1]} on {database}, whatever its schema (it is stamped {UNLIKE_HEAD}, "
     )
-    assert versions(database) == [CHAIN[-3]]
+    assert versions(database) == [CHAIN[1]]
 
 
 def test_an_alembic_version_with_two_rows_is_stamped_with_what_detection_finds(tmp_path):
     database = wrongly_stamped(tmp_path)
     db = sqlite3.connect(database)
-    db.execute("INSERT INTO alembic_version VALUES (?)", (CHAIN[-3],))
+    db.execute("INSERT INTO alembic_version VALUES (?)", (CHAIN[1],))
     db.commit()
     db.close()
 
@@ -118,7 +119,7 @@ def test_an_alembic_version_with_two_rows_is_stamped_with_what_detection_finds(t
 
     assert fixed.returncode == 0, fixed.stderr
     assert "its alembic_version holds" in fixed.stdout.splitlines()[0]
-    assert versions(database) == [HEAD]
+    assert versions(database) == [DETECTED_AT_HEAD]
 
 
 def test_force_places_a_file_detection_cannot(tmp_path):
