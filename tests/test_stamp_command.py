@@ -12,6 +12,7 @@ from starpunk_migrations.cli import main as cli
 
 from conftest import BIN, CHAIN, DETECTED_AT_HEAD, HEAD, NEXT_REVISION, UNLIKE_HEAD, digest, run, versions
 from faults import stopped, unbuffered, write_lock_held
+from schema_copies import execute
 from starpunk_history import STATES_BY_NAME, build, table_rows
 
 # Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
@@ -170,11 +171,11 @@ def test_stamp_refuses_an_unknown_revision_a_missing_file_and_another_applicatio
 def stamped_by_another_program(tmp_path, revision: str):
     """A file with v1.4's schema whose alembic_version names `revision`, which this code does not have."""
     database = build(tmp_path / "starpunk.db", "v1.4")
-    db = sqlite3.connect(database)
-    db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
-    db.execute("INSERT INTO alembic_version VALUES (?)", (revision,))
-    db.commit()
-    db.close()
+    execute(
+        database,
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)",
+        f"INSERT INTO alembic_version VALUES ('{revision}')",
+    )
     return database
 
 
