@@ -892,6 +892,18 @@ def simulate(max_starts: int = MAX_STARTS) -> tuple[SimulatedState, ...]:
     return tuple(states)
 
 
+def stamped(path: Path, version: str | bytes) -> Path:
+    """`path` with an alembic_version holding `version` alone, as a hand or another program left
+    it (bytes are stored as text, whatever they decode to)."""
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+    db.execute("DELETE FROM alembic_version")
+    db.execute("INSERT INTO alembic_version VALUES (CAST(? AS TEXT))", (version,))
+    db.commit()
+    db.close()
+    return path
+
+
 def with_note(path: Path, slug: str) -> Path:
     """`path` with one more published note (a write StarPunk makes while running)."""
     db = sqlite3.connect(path)

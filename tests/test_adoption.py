@@ -16,7 +16,7 @@ from starpunk_migrations.commands.upgrade import upgrade_database
 from starpunk_migrations.schema.shape import SchemaShape
 
 from conftest import CHAIN, HEAD, digest, run, versions
-from starpunk_history import STATES, assert_rows_kept, build, table_rows
+from starpunk_history import STATES, assert_rows_kept, build, stamped, table_rows
 
 STATE_IDS = [state.name for state in STATES]
 
@@ -178,10 +178,7 @@ def test_a_half_known_hybrid_is_refused(tmp_path, capsys):
 def test_an_alembic_revision_we_do_not_know_is_refused(tmp_path, capsys):
     database = tmp_path / "starpunk.db"
     upgrade_database(f"sqlite:///{database}", "head", backup=False)
-    db = sqlite3.connect(database)
-    db.execute("UPDATE alembic_version SET version_num = '042'")
-    db.commit()
-    db.close()
+    stamped(database, "042")
     assert "revision '042'" in refused(database, capsys)
 
 

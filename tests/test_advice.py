@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from starpunk_migrations.foundation.refusals import Attempt, sentence
 
 from conftest import CHAIN, DETECTED_AT_HEAD, HEAD, UNLIKE_HEAD, run, versions
 from flask_host import write_host
-from starpunk_history import build
+from starpunk_history import build, stamped
 
 # Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
 pytestmark = pytest.mark.slow
@@ -28,10 +27,7 @@ SUGGESTED = re.compile(r"`((?:starpunk-db|flask --app app db) [^`]*)`")
 
 
 def wrongly_stamped(database: Path) -> None:
-    db = sqlite3.connect(database)
-    db.execute("UPDATE alembic_version SET version_num = ?", (UNLIKE_HEAD,))
-    db.commit()
-    db.close()
+    stamped(database, UNLIKE_HEAD)
 
 
 def damaged(path: Path) -> None:

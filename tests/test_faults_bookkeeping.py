@@ -12,7 +12,7 @@ from starpunk_migrations.commands.upgrade import upgrade_database
 
 from conftest import BIN, DETECTED_AT_HEAD, HEAD, versions
 from faults import ENTRY_POINTS, assert_refused, run_command, snapshot, upgrade
-from starpunk_history import build
+from starpunk_history import build, stamped
 
 # Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
 pytestmark = pytest.mark.slow
@@ -42,11 +42,7 @@ def no_version_row(folder: Path) -> Path:
 
 def stamp_ahead_of_schema(folder: Path) -> Path:
     """A legacy file (revision 001's schema) someone stamped 005 by hand."""
-    database = build(folder / "starpunk.db", "legacy v0.9.5")
-    return execute(
-        database,
-        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY);INSERT INTO alembic_version VALUES ('005')",
-    )
+    return stamped(build(folder / "starpunk.db", "legacy v0.9.5"), "005")
 
 
 ANOMALIES = {

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import BIN, CHAIN, UNLIKE_HEAD
 from faults import ENTRY_POINTS, assert_refused, run_command, snapshot, upgrade
-from starpunk_history import build
+from starpunk_history import build, stamped
 
 # Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
 pytestmark = pytest.mark.slow
@@ -69,10 +69,7 @@ def managed_and_damaged(folder: Path) -> Path:
 def test_downgrade_and_stamp_refuse_a_damaged_file_untouched(tmp_path, arguments):
     database = managed_and_damaged(tmp_path)
     if arguments == ["stamp"]:  # a stamp that does not tell the truth: `stamp` would correct it
-        db = sqlite3.connect(database)
-        db.execute("UPDATE alembic_version SET version_num = ?", (UNLIKE_HEAD,))
-        db.commit()
-        db.close()
+        stamped(database, UNLIKE_HEAD)
     before = snapshot(tmp_path)
 
     result = run_command([str(BIN / "starpunk-db"), *arguments, str(database)], database)

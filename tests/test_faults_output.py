@@ -16,7 +16,7 @@ from starpunk_migrations import UpgradeRefused, ensure_schema
 
 from conftest import BIN, HEAD, digest, versions
 from faults import ENTRY_POINTS, assert_refused, run_command, snapshot, upgrade
-from starpunk_history import build
+from starpunk_history import build, stamped
 
 pytestmark = pytest.mark.slow
 
@@ -72,13 +72,7 @@ def test_ensure_schema_refuses_with_an_escaped_sentence_a_host_can_log(tmp_path)
 
 def foreign_stamp(path: Path, state: str, version: str) -> Path:
     """A StarPunk file another application's Alembic also manages (its own revision id)."""
-    build(path, state)
-    db = sqlite3.connect(path)
-    db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
-    db.execute("INSERT INTO alembic_version VALUES (?)", (version,))
-    db.commit()
-    db.close()
-    return path
+    return stamped(build(path, state), version)
 
 
 @pytest.mark.parametrize("name", ENTRY_POINTS)

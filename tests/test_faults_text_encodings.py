@@ -21,7 +21,7 @@ from starpunk_migrations import UpgradeRefused, ensure_schema
 
 from conftest import BIN, HEAD, digest, versions
 from faults import ENSURE_SCHEMA, ENTRY_POINTS, assert_refused, command_line, environment, run_command, snapshot
-from starpunk_history import build
+from starpunk_history import build, stamped
 
 pytestmark = pytest.mark.slow
 
@@ -57,13 +57,7 @@ UNDECODABLE = {
 
 
 def stamped_with(path: Path, version: bytes) -> Path:
-    build(path, "v1.4")
-    db = sqlite3.connect(path)
-    db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
-    db.execute("INSERT INTO alembic_version VALUES (CAST(? AS TEXT))", (version,))
-    db.commit()
-    db.close()
-    return path
+    return stamped(build(path, "v1.4"), version)
 
 
 @pytest.mark.parametrize("case", UNDECODABLE)

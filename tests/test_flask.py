@@ -21,8 +21,7 @@ from starpunk_migrations.cli.arguments import SUMMARIES
 
 from conftest import BIN, CHAIN, DETECTED_AT_HEAD, HEAD, UNLIKE_HEAD, digest, run, versions
 from flask_host import WITHOUT_INIT_APP, flask, host_environment, start_serving, write_host
-from schema_copies import execute
-from starpunk_history import assert_rows_kept, build, table_rows
+from starpunk_history import assert_rows_kept, build, stamped, table_rows
 
 # Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
 pytestmark = pytest.mark.slow
@@ -141,7 +140,7 @@ def test_a_refusal_at_serve_time_advises_starpunk_db_on_the_apps_database(host, 
     # A serving process cannot know how its operator runs flask (which --app, which folder).
     database = outdated(host, "v1.4")
     assert run("starpunk-db", "upgrade", "--no-backup", str(database)).returncode == 0
-    execute(database, f"UPDATE alembic_version SET version_num = '{UNLIKE_HEAD}'")  # a stamp that does not tell the truth
+    stamped(database, UNLIKE_HEAD)  # a stamp that does not tell the truth
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
 

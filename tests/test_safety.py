@@ -24,7 +24,7 @@ from starpunk_migrations import UpgradeRefused, ensure_schema
 from starpunk_migrations.commands.upgrade import upgrade_database
 
 from conftest import BIN, CHAIN, HEAD, PROJECT, digest, run, versions
-from starpunk_history import assert_rows_kept, build, sha256_hex, table_rows
+from starpunk_history import assert_rows_kept, build, sha256_hex, stamped, table_rows
 
 # Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
 pytestmark = pytest.mark.slow
@@ -116,8 +116,7 @@ def schema_no_release_had(folder: Path) -> Path:
 def unknown_revision(folder: Path) -> Path:
     path = folder / "starpunk.db"
     upgrade_database(f"sqlite:///{path}", "head", backup=False)
-    sqlite3.connect(path).execute("UPDATE alembic_version SET version_num = '999'").connection.commit()
-    return path
+    return stamped(path, "999")
 
 
 BAD_INPUTS = {

@@ -12,8 +12,7 @@ from starpunk_migrations.cli import main as cli
 
 from conftest import BIN, CHAIN, DETECTED_AT_HEAD, HEAD, NEXT_REVISION, UNLIKE_HEAD, digest, run, versions
 from faults import stopped, unbuffered, write_lock_held
-from schema_copies import execute
-from starpunk_history import STATES_BY_NAME, build, table_rows
+from starpunk_history import STATES_BY_NAME, build, stamped, table_rows
 
 # Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
 pytestmark = pytest.mark.slow
@@ -62,11 +61,7 @@ def wrongly_stamped(tmp_path):
     """A file at head stamped with the newest revision whose schema is not the head's."""
     database = build(tmp_path / "starpunk.db", "v1.4")
     assert run("starpunk-db", "upgrade", "--no-backup", str(database)).returncode == 0
-    db = sqlite3.connect(database)
-    db.execute("UPDATE alembic_version SET version_num = ?", (UNLIKE_HEAD,))
-    db.commit()
-    db.close()
-    return database
+    return stamped(database, UNLIKE_HEAD)
 
 
 def test_a_wrong_stamp_is_refused_by_upgrade_and_stamp_corrects_it_after_a_backup(tmp_path):
@@ -170,13 +165,7 @@ def test_stamp_refuses_an_unknown_revision_a_missing_file_and_another_applicatio
 
 def stamped_by_another_program(tmp_path, revision: str):
     """A file with v1.4's schema whose alembic_version names `revision`, which this code does not have."""
-    database = build(tmp_path / "starpunk.db", "v1.4")
-    execute(
-        database,
-        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)",
-        f"INSERT INTO alembic_version VALUES ('{revision}')",
-    )
-    return database
+    return stamped(build(tmp_path / "starpunk.db", "v1.4"), revision)
 
 
 def test_stamp_leaves_a_newer_releases_stamp_alone(tmp_path):
