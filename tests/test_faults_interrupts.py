@@ -15,7 +15,7 @@ import pytest
 from test_safety import many_sessions
 
 from conftest import BIN, CHAIN, HEAD, digest, versions
-from faults import ENTRY_POINTS, assert_refused, command_line, environment
+from faults import ENTRY_POINTS, assert_refused, command_line, environment, upgrade
 from starpunk_history import build, table_rows
 
 # Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
@@ -158,14 +158,7 @@ def test_a_partial_backup_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
     stale = tmp_path / "starpunk.db.backup-v0.8-legacy-v0.9.x-20250101T000000Z.partial"
     stale.write_bytes(b"SQLite format 3\x00" + b"\x00" * 4000)  # the first pages of a copy, cut short
 
-    result = subprocess.run(
-        command_line("ensure_schema", database),
-        env=environment(database),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = upgrade("ensure_schema", database)
 
     assert result.returncode == 0, result.stderr
     assert versions(database) == [HEAD]

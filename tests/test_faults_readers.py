@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import HEAD, versions
-from faults import ENTRY_POINTS, assert_refused, command_line, environment, snapshot
+from faults import ENTRY_POINTS, assert_refused, command_line, environment, snapshot, upgrade
 from starpunk_history import build
 
 # Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
@@ -81,14 +81,7 @@ def test_a_reader_that_lets_go_soon_does_not_stop_the_upgrade(tmp_path):
     try:
         assert worker.stdout is not None
         assert worker.stdout.readline().strip() == "reading"
-        result = subprocess.run(
-            command_line("starpunk-db", database),
-            env=environment(database),
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        result = upgrade("starpunk-db", database)
     finally:
         worker.kill()
         worker.wait()
