@@ -36,22 +36,29 @@ HEAD = CHAIN[-1]
 NEXT_REVISION = f"{len(CHAIN) - 1:03}"
 
 
-def _revisions_around_heads_look() -> tuple[str, str]:
+def _revisions_by_look() -> tuple[str, str, str]:
     from starpunk_migrations.adoption.explanation import ChainFacts
     from starpunk_migrations.evolution.chain import revision_references
 
     facts = ChainFacts(revision_references())
-    index = len(facts.references) - 1
-    while facts.reads_as_the_one_before(index):
-        index -= 1
-    return str(facts.references[index].revision), str(facts.references[index - 1].revision)
+
+    def first_alike(index: int) -> int:
+        while facts.reads_as_the_one_before(index):
+            index -= 1
+        return index
+
+    head = len(facts.references) - 1
+    settled = head if first_alike(head) == head else first_alike(head) - 1
+    revisions = [str(reference.revision) for reference in facts.references]
+    return revisions[first_alike(head)], revisions[settled], revisions[first_alike(settled) - 1]
 
 
-# Detection sees names: a revision changing only types, nullability or rows looks like the one
+# Detection sees names: a revision changing only types, constraints or rows looks like the one
 # before it. DETECTED_AT_HEAD is what detection finds in a file at head that lost its stamp (the
-# earliest revision that looks like the head); a file at head stamped UNLIKE_HEAD (the newest
-# revision that does not) is detectably stamped wrong.
-DETECTED_AT_HEAD, UNLIKE_HEAD = _revisions_around_heads_look()
+# earliest revision that looks like the head). SETTLED is the newest revision no later one looks
+# like (so a file at it is placed without doubt), and a file at SETTLED stamped UNLIKE_SETTLED
+# (the newest revision that does not look like it) is detectably stamped wrong.
+DETECTED_AT_HEAD, SETTLED, UNLIKE_SETTLED = _revisions_by_look()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from starpunk_migrations.cli import main as cli
 
 from conftest import CHAIN, HEAD, NEXT_REVISION, digest, run, versions
-from schema_copies import add_revision, project_copy, run_in_copy
+from schema_copies import add_revision, execute, project_copy, run_in_copy
 from starpunk_history import HOTFIX_OPTION_1, Reading, Road, assert_rows_kept, build, table_rows
 
 # 1. rc.2 skipped: rc.1 crashed, the operator ran hotfix option 1, rc.3 then created
@@ -144,6 +144,28 @@ def test_a_revision_that_changes_no_name_leaves_a_repaired_file_one_reading(tmp_
     assert upgraded.returncode == 0, upgraded.stderr
     assert versions(database) == [NEXT_REVISION]
     assert_rows_kept(rows, table_rows(database))
+
+
+def test_a_revision_that_records_its_own_row_is_told_from_a_look_alike_by_that_row(tmp_path):
+    # Both revisions match the schema exactly: StarPunk's schema_migrations says which ran.
+    project = project_copy(tmp_path, with_app=True)
+    add_revision(
+        project,
+        NEXT_REVISION,
+        HEAD,
+        "op.execute(\"UPDATE notes SET slug = slug || '-v'\")\n"
+        f"op.execute(\"INSERT INTO schema_migrations (migration_name) VALUES ('{NEXT_REVISION}_suffix_slugs.sql')\")",
+    )
+    database = build(tmp_path / "starpunk.db", "v1.4")
+    execute(
+        database,
+        "UPDATE notes SET slug = slug || '-v'",
+        f"INSERT INTO schema_migrations (migration_name) VALUES ('{NEXT_REVISION}_suffix_slugs.sql')",
+    )
+
+    found = run_in_copy(project, "starpunk-db", "status", "--json", str(database), database=database)
+
+    assert json.loads(found.stdout)["revision"] == NEXT_REVISION, found.stdout + found.stderr
 
 
 def test_a_search_index_recorded_but_never_created_is_created(tmp_path, capsys):

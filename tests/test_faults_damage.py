@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, CHAIN, UNLIKE_HEAD
+from conftest import BIN, CHAIN, SETTLED, UNLIKE_SETTLED
 from faults import ENTRY_POINTS, assert_refused, run_command, snapshot, upgrade
 from starpunk_history import build, stamped
 
@@ -55,9 +55,10 @@ def test_an_upgrade_refuses_a_damaged_file_before_its_backup(tmp_path, name):
     assert snapshot(tmp_path) == before  # byte-identical, and no backup beside it
 
 
-def managed_and_damaged(folder: Path) -> Path:
+def managed_and_damaged(folder: Path, revision: str = "head") -> Path:
     database = build(folder / "starpunk.db", "v1.4")
-    assert run_command([str(BIN / "starpunk-db"), "upgrade", "--no-backup", str(database)], database).returncode == 0
+    upgraded = run_command([str(BIN / "starpunk-db"), "upgrade", "--no-backup", "--to", revision, str(database)], database)
+    assert upgraded.returncode == 0, upgraded.stderr
     return with_damaged_sessions(database)
 
 
@@ -67,9 +68,10 @@ def managed_and_damaged(folder: Path) -> Path:
     ids=["downgrade", "stamp --force", "stamp"],
 )
 def test_downgrade_and_stamp_refuse_a_damaged_file_untouched(tmp_path, arguments):
-    database = managed_and_damaged(tmp_path)
     if arguments == ["stamp"]:  # a stamp that does not tell the truth: `stamp` would correct it
-        stamped(database, UNLIKE_HEAD)
+        database = stamped(managed_and_damaged(tmp_path, SETTLED), UNLIKE_SETTLED)
+    else:
+        database = managed_and_damaged(tmp_path)
     before = snapshot(tmp_path)
 
     result = run_command([str(BIN / "starpunk-db"), *arguments, str(database)], database)

@@ -10,8 +10,9 @@ import pytest
 
 from starpunk_migrations.cli import main as cli
 
-from conftest import BIN, CHAIN, DETECTED_AT_HEAD, HEAD, NEXT_REVISION, UNLIKE_HEAD, digest, run, versions
+from conftest import BIN, CHAIN, HEAD, NEXT_REVISION, SETTLED, UNLIKE_SETTLED, digest, run, versions
 from faults import stopped, unbuffered, write_lock_held
+from schema_copies import add_revision, execute, project_copy, run_in_copy
 from starpunk_history import STATES_BY_NAME, build, stamped, table_rows
 
 # Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
@@ -58,10 +59,10 @@ def test_stamp_on_a_correctly_stamped_file_does_nothing(tmp_path, capsys):
 
 
 def wrongly_stamped(tmp_path):
-    """A file at head stamped with the newest revision whose schema is not the head's."""
+    """A file at SETTLED stamped with the newest revision whose schema is not SETTLED's."""
     database = build(tmp_path / "starpunk.db", "v1.4")
-    assert run("starpunk-db", "upgrade", "--no-backup", str(database)).returncode == 0
-    return stamped(database, UNLIKE_HEAD)
+    assert run("starpunk-db", "upgrade", "--no-backup", "--to", SETTLED, str(database)).returncode == 0
+    return stamped(database, UNLIKE_SETTLED)
 
 
 def test_a_wrong_stamp_is_refused_by_upgrade_and_stamp_corrects_it_after_a_backup(tmp_path):
@@ -71,23 +72,23 @@ def test_a_wrong_stamp_is_refused_by_upgrade_and_stamp_corrects_it_after_a_backu
     refused = run("starpunk-db", "upgrade", str(database))
 
     assert refused.returncode == 1
-    assert f"stamped {UNLIKE_HEAD}, but its schema is not that revision's" in refused.stderr
-    assert f"run `starpunk-db stamp {database}` to stamp {DETECTED_AT_HEAD}" in refused.stderr
+    assert f"stamped {UNLIKE_SETTLED}, but its schema is not that revision's" in refused.stderr
+    assert f"run `starpunk-db stamp {database}` to stamp {SETTLED}" in refused.stderr
     assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
 
     fixed = run("starpunk-db", "stamp", str(database))
 
     assert fixed.returncode == 0, fixed.stderr
-    (backup,) = tmp_path.glob(f"starpunk.db.backup-{UNLIKE_HEAD}-*")
+    (backup,) = tmp_path.glob(f"starpunk.db.backup-{UNLIKE_SETTLED}-*")
     lines = fixed.stdout.splitlines()
     assert lines[0].startswith(
-        f"Stamping {DETECTED_AT_HEAD} on {database}: it is stamped {UNLIKE_HEAD}, but its schema differs from that revision's: "
+        f"Stamping {SETTLED} on {database}: it is stamped {UNLIKE_SETTLED}, but its schema differs from that revision's: "
     )
     assert lines[1:] == [
         f"backup written to {backup}",
-        f"Done: {database} is stamped {DETECTED_AT_HEAD} (was: {UNLIKE_HEAD}); no revision was run.",
+        f"Done: {database} is stamped {SETTLED} (was: {UNLIKE_SETTLED}); no revision was run.",
     ]
-    assert versions(database) == [DETECTED_AT_HEAD] and versions(backup) == [UNLIKE_HEAD]
+    assert versions(database) == [SETTLED] and versions(backup) == [UNLIKE_SETTLED]
     assert run("starpunk-db", "upgrade", "--no-backup", str(database)).returncode == 0
     assert versions(database) == [HEAD]
 
@@ -99,7 +100,7 @@ def test_force_stamps_the_named_revision_whatever_the_schema(tmp_path):
 
     assert forced.returncode == 0, forced.stderr
     assert forced.stdout.splitlines()[0].startswith(
-        f"Stamping {CHAIN[1]} on {database}, whatever its schema (it is stamped {UNLIKE_HEAD}, "
+        f"Stamping {CHAIN[1]} on {database}, whatever its schema (it is stamped {UNLIKE_SETTLED}, "
     )
     assert versions(database) == [CHAIN[1]]
 
@@ -115,7 +116,7 @@ def test_an_alembic_version_with_two_rows_is_stamped_with_what_detection_finds(t
 
     assert fixed.returncode == 0, fixed.stderr
     assert "its alembic_version holds" in fixed.stdout.splitlines()[0]
-    assert versions(database) == [DETECTED_AT_HEAD]
+    assert versions(database) == [SETTLED]
 
 
 def test_force_places_a_file_detection_cannot(tmp_path):
@@ -168,32 +169,90 @@ def stamped_by_another_program(tmp_path, revision: str):
     return stamped(build(tmp_path / "starpunk.db", "v1.4"), revision)
 
 
-def test_stamp_leaves_a_newer_releases_stamp_alone(tmp_path):
+NEWER = f"{int(NEXT_REVISION) + 5:03}"  # a revision of a newer StarPunk release
+
+
+@pytest.mark.parametrize("rows", [[NEWER], ["ae1027a6acf", NEWER], ["009", NEWER]], ids=["alone", "with another's", "with ours"])
+def test_stamp_leaves_a_newer_releases_stamp_alone(tmp_path, rows):
     # Detection sees names only: what the newer release changed besides them it cannot see, and
     # a stamp of what it finds would have that release's revisions run again, or never.
-    newer = f"{int(NEXT_REVISION) + 5:03}"
-    database = stamped_by_another_program(tmp_path, newer)
+    database = stamped_by_another_program(tmp_path, rows[0])
+    execute(database, *(f"INSERT INTO alembic_version VALUES ('{row}')" for row in rows[1:]))
     before, listing = digest(database), sorted(tmp_path.iterdir())
 
     refused = run("starpunk-db", "stamp", str(database))
 
     assert refused.returncode == 1 and refused.stdout == ""
-    assert f"is at Alembic revision '{newer}', which this version of StarPunk does not know" in refused.stderr
+    assert f"is at Alembic revision '{NEWER}', which this version of StarPunk does not know" in refused.stderr
     assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
     forced = run("starpunk-db", "stamp", "--force", HEAD, "--dry-run", str(database))
-    assert f"(it is stamped {newer}, a revision this code does not have: a newer StarPunk release's;" in forced.stdout
+    assert forced.returncode == 0 and forced.stdout.startswith(f"Stamping {HEAD} on {database}, whatever its schema")
 
 
-def test_stamp_replaces_another_applications_stamp_saying_whose_it_is(tmp_path):
-    database = stamped_by_another_program(tmp_path, "ae1027a6acf")
+def test_stamp_says_a_newer_releases_stamp_is_one_when_forced_over_it(tmp_path):
+    database = stamped_by_another_program(tmp_path, NEWER)
+
+    forced = run("starpunk-db", "stamp", "--force", HEAD, "--dry-run", str(database))
+
+    assert f"(it is stamped {NEWER}, a revision this code does not have: a newer StarPunk release's;" in forced.stdout
+
+
+# Alembic's own ids are twelve hexadecimal digits, now and then all of them digits.
+@pytest.mark.parametrize("revision", ["ae1027a6acf", "123456789012"])
+def test_stamp_replaces_another_applications_stamp_saying_whose_it_is(tmp_path, revision):
+    database = stamped_by_another_program(tmp_path, revision)
 
     fixed = run("starpunk-db", "stamp", str(database))
 
     assert fixed.returncode == 0, fixed.stderr
     assert fixed.stdout.startswith(
-        f"Stamping 009 on {database}: it is stamped ae1027a6acf, a revision this code does not have: another application's"
+        f"Stamping 009 on {database}: it is stamped {revision}, a revision this code does not have: another application's"
     )
     assert versions(database) == ["009"]
+
+
+def test_a_null_alembic_version_row_is_no_stamp_and_stamp_records_what_detection_finds(tmp_path):
+    database = build(tmp_path / "starpunk.db", "v1.4")
+    execute(
+        database,
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)",
+        "INSERT INTO alembic_version VALUES (NULL)",
+    )
+    assert "alembic_version has no row" in run("starpunk-db", "upgrade", str(database)).stderr
+
+    fixed = run("starpunk-db", "stamp", str(database))
+
+    assert fixed.returncode == 0 and fixed.stderr == "", fixed.stderr
+    assert fixed.stdout.splitlines()[-1] == f"Done: {database} is stamped 009 (was: no stamp); no revision was run."
+    assert versions(database) == ["009"]
+
+
+def test_stamp_does_not_guess_between_revisions_that_look_alike(tmp_path):
+    # A file that ran this project's revisions may be at any of those that change no name; a
+    # stamp of the earliest would run the others again (here: rewrite every slug twice).
+    project = project_copy(tmp_path, with_app=True)
+    add_revision(project, NEXT_REVISION, HEAD, "op.execute(\"UPDATE notes SET slug = slug || '-x'\")")
+    database = build(tmp_path / "starpunk.db", "v1.4")
+    assert run_in_copy(project, "starpunk-db", "upgrade", "--no-backup", str(database), database=database).returncode == 0
+    stamped(database, "ae1027a6acf")  # another application's stamp replaced ours
+    before, listing = digest(database), sorted(tmp_path.iterdir())
+
+    upgrade = run_in_copy(project, "starpunk-db", "upgrade", str(database), database=database)
+    stamp = run_in_copy(project, "starpunk-db", "stamp", str(database), database=database)
+
+    assert upgrade.returncode == stamp.returncode == 1
+    assert (
+        f"or {NEXT_REVISION}'s" in upgrade.stderr
+        and f"stamp the one it is at with `starpunk-db stamp --force REV {database}`" in upgrade.stderr
+    )
+    assert (
+        f"or {NEXT_REVISION}'s" in stamp.stderr
+        and f"stamp the one it is at with `starpunk-db stamp --force REV {database}`" in stamp.stderr
+    )
+    assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
+    stamped(database, CHAIN[0])  # a stamp whose schema is not the file's
+    refused = run_in_copy(project, "starpunk-db", "upgrade", str(database), database=database)
+    assert refused.returncode == 1 and f"stamp the one it is at with `starpunk-db stamp --force REV {database}`" in refused.stderr
 
 
 V1_2 = STATES_BY_NAME["v1.2"].revision

@@ -45,21 +45,23 @@ def stamp_findings(connection: Connection, revision: str | None, script_location
     return difference.findings()
 
 
-def _what_detection_finds(connection: Connection, script_location: Path) -> tuple[str | None, str]:
-    """(revision, phrase) for the schema as detection sees it, ignoring alembic_version."""
+def _what_detection_finds(connection: Connection, script_location: Path) -> tuple[detection.DatabaseState | None, str]:
+    """(state, phrase) for the schema as detection sees it, ignoring alembic_version."""
     try:
         state = detection.detect_state(connection, script_location)
     except UpgradeRefused:
         return None, "its schema matches no StarPunk release"
     if state.revision is None:
         return None, "it holds no StarPunk table"
-    return state.revision, f"its schema is revision {state.revision}'s ({state.name})"
+    return state, f"its schema is {state.schema_phrase()}"
 
 
-def _fix(detected: str | None) -> str:
+def _fix(detected: detection.DatabaseState | None) -> str:
     if detected is None:
         return f"restore a backup, or stamp the right revision with {command('stamp --force REV')}"
-    return f"run {command('stamp')} to stamp {detected} (what detection finds), or {command('stamp --force REV')}"
+    if detected.alike:  # a file that has run this project's revisions may be at any of them
+        return f"stamp the one it is at with {command('stamp --force REV')}"
+    return f"run {command('stamp')} to stamp {detected.revision} (what detection finds), or {command('stamp --force REV')}"
 
 
 def check_stamp(connection: Connection, script_location: Path = SCRIPT_LOCATION, *, compare_schema: bool = True) -> None:

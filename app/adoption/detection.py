@@ -97,7 +97,9 @@ class DatabaseState:
 
     `managed`: it has `alembic_version`, whose revision is trusted. Otherwise `revision`
     is what detection found, to be stamped after `repairs` run and `missing_migration_rows`
-    are added to schema_migrations; None for an empty database.
+    are added to schema_migrations; None for an empty database. `alike`: the later revisions
+    that look exactly like `revision` (they change no name): a file StarPunk's runner made is
+    at `revision`, but one that ran this project's revisions may be at any of them.
     """
 
     name: str
@@ -107,6 +109,13 @@ class DatabaseState:
     missing_migration_rows: tuple[str, ...] = ()
     recorded_migrations: tuple[str, ...] = ()
     unknown_tables: tuple[str, ...] = ()
+    alike: tuple[str, ...] = ()
+
+    def schema_phrase(self) -> str:
+        """ "revision 009's (v1.4 / v1.5)", naming the revisions that look the same too."""
+        alike = "".join(f" or {revision}'s" for revision in self.alike)
+        same = ", which look the same: they differ in types, constraints or rows only" if alike else ""
+        return f"revision {self.revision}'s{alike} ({self.name}{same})"
 
     @property
     def needs_stamp(self) -> bool:
@@ -144,7 +153,8 @@ def inspect_database(connection: Connection, script_location: Path = SCRIPT_LOCA
 
 # How StarPunk names its revisions (001, 002, ..., v0_1_0): another application's Alembic names
 # its own by random hexadecimal ids.
-_STARPUNK_REVISION = re.compile(r"^(?:\d{3,}|v\d+_\d+_\d+)$")
+# (Three digits, four after 999: an all-digit id of Alembic's twelve is another application's.)
+_STARPUNK_REVISION = re.compile(r"^(?:\d{3,4}|v\d+_\d+_\d+)$")
 
 
 def is_starpunk_revision(revision: str) -> bool:
@@ -171,11 +181,15 @@ def unknown_revision_refusal(connection: Connection, revision: str, script_locat
             "001, 002, ...), and its schema matches no StarPunk release: it looks like another application's database; "
             "nothing was changed: check DATABASE_URL or DATABASE_PATH, or restore a backup."
         )
+    if state.alike:  # it may have run them: which one it is at, only its operator can say
+        record = f"stamp the one it is at with {command('stamp --force REV')}"
+    else:
+        record = f"run {command('stamp')} to record revision {state.revision} in its place"
     return UpgradeRefused(
         f"The database's alembic_version holds {shown}, which is another application's alembic_version (StarPunk "
-        f"numbers its revisions 001, 002, ...), while its schema is StarPunk's {state.name} (revision {state.revision}); "
-        f"nothing was changed: if no other application uses this file, run {command('stamp')} to record revision "
-        f"{state.revision} in its place; if one does, give StarPunk a database file of its own."
+        f"numbers its revisions 001, 002, ...), while its schema is StarPunk's {state.schema_phrase()}; "
+        f"nothing was changed: if no other application uses this file, {record}; if one does, give StarPunk a "
+        "database file of its own."
     )
 
 
@@ -202,9 +216,14 @@ def detect_state(connection: Connection, script_location: Path = SCRIPT_LOCATION
     ]
 
     def state(explanation: Explanation) -> DatabaseState:
-        difference = differences[references.index(explanation.reference)][1]
+        index = references.index(explanation.reference)
+        difference = differences[index][1]
         present = {migration_prefix(row) for row in recorded}
         reference = explanation.reference
+        alike = []
+        while index + 1 < len(references) and facts.reads_as_the_one_before(index + 1):
+            index += 1
+            alike.append(str(references[index].revision))
         return DatabaseState(
             name=explanation.describe(),
             revision=reference.revision,
@@ -213,15 +232,17 @@ def detect_state(connection: Connection, script_location: Path = SCRIPT_LOCATION
             missing_migration_rows=tuple(row for row in reference.migration_rows if migration_prefix(row) not in present),
             recorded_migrations=recorded,
             unknown_tables=tuple(sorted(difference.unknown_tables)),
+            alike=tuple(alike),
         )
 
     rows = recorded if "schema_migrations" in actual.tables else None
     explained: list[Explanation] = []
     unexplained: dict[str | None, str] = {}
     for index in range(1, len(references)):
-        # A file StarPunk made never ran any of our revisions: of revisions that look alike (the
-        # later ones change only types, nullability or rows), the earliest is the reading, so that
-        # the later ones still run. (On a file that did run them, they do again what is done.)
+        # A file StarPunk's runner made never ran any of our revisions: of revisions that look
+        # alike (the later ones change only types, constraints or rows), the earliest is its
+        # reading, so that the later ones still run. A file that has an alembic_version may have
+        # run them: what reads it (bookkeeping, stamp) sees `alike` and does not guess.
         if facts.reads_as_the_one_before(index):
             continue
         try:
@@ -229,8 +250,8 @@ def detect_state(connection: Connection, script_location: Path = SCRIPT_LOCATION
         except Unexplained as why:
             unexplained[references[index].revision] = str(why)
     exact = [explanation for explanation in explained if not explanation.repairs]
-    if exact:
-        return state(exact[0])
+    if exact:  # the one StarPunk's own rows confirm best; of equals, the earliest
+        return state(min(exact, key=lambda explanation: explanation.rows_apart))
     # Otherwise the reading the chain explains best wins: rows that confirm it, fewest repairs.
     if explained:
         best = min(explained, key=lambda explanation: explanation.rank)

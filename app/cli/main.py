@@ -212,6 +212,12 @@ def run_stamp(database_url: str, arguments: argparse.Namespace, attempt: refusal
             raise UpgradeRefused(found.newer_release)
         if detected is None:
             raise UpgradeRefused(found.undetectable)
+        if found.versions is not None and detected.alike and not found.stamp_is_right:
+            # It has run this project's revisions, so it may be at any of those that look alike.
+            raise UpgradeRefused(
+                f"{path}'s schema is {detected.schema_phrase()}, and {found.describe_stamp()}: which of them it is at, "
+                f"its schema cannot tell; nothing was changed: stamp the one it is at with {advice.command('stamp --force REV')}."
+            )
         if detected.revision is None:
             say(f"Nothing to stamp: {path} holds no StarPunk table; {advice.command('upgrade')} creates the schema.")
             return 0

@@ -81,12 +81,14 @@ def examine(database_url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> St
             versions = None if rows is None else tuple(rows)
             findings: list[str] = []
             unknown_stamp = newer_release = None
+            known = {reference.revision for reference in revision_references()}
+            newer = [version for version in versions or () if version not in known and detection.is_starpunk_revision(version)]
+            if newer:  # with other rows or alone: what that release changed, detection cannot see
+                newer_release = str(detection.unknown_revision_refusal(connection, newer[0], SCRIPT_LOCATION))
             if versions is not None and len(versions) == 1:
                 findings = bookkeeping.stamp_findings(connection, versions[0])
-                if versions[0] not in {reference.revision for reference in revision_references()}:
+                if versions[0] not in known:
                     unknown_stamp = versions[0]
-                    if detection.is_starpunk_revision(unknown_stamp):
-                        newer_release = str(detection.unknown_revision_refusal(connection, unknown_stamp, SCRIPT_LOCATION))
             try:
                 detected, undetectable = detection.detect_state(connection), None
             except UpgradeRefused as refusal:

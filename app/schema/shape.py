@@ -101,8 +101,10 @@ def migration_prefix(migration_name: str) -> str:
 
 
 def version_rows(connection: Connection) -> list[str] | None:
-    """The rows of alembic_version; None when the table does not exist."""
+    """The revisions alembic_version names; None when the table does not exist. A row that names
+    none (NULL, a number or a blob, which Alembic never writes) is left out, as if not there."""
     exists = connection.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'").first()
     if not exists:
         return None
-    return [row[0] for row in connection.exec_driver_sql("SELECT version_num FROM alembic_version")]
+    rows = connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+    return [version for (version,) in rows if isinstance(version, str)]
