@@ -85,7 +85,8 @@ def ensure_schema(
             from .commands.upgrade import upgrade_database  # SQLAlchemy and Alembic: a few tenths of a second
         except KeyboardInterrupt:
             raise UpgradeRefused(interrupts.INTERRUPTED) from None
-        shown = os.fspath(database_file(url) or url)
+        path = database_file(url)
+        shown = os.path.abspath(path) if path is not None else url
         # A refusal reaches whoever reads the application's log, in whatever folder and
         # environment: the commands it suggests name this database, as starpunk-db does.
         with progress_in_the_host_log(), advising_as(STARPUNK_DB, shown):

@@ -4,6 +4,7 @@ the advice that refusal gives in turn. Plans and announcements say only what wil
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from starpunk_migrations.foundation.advice import shell_word
+from starpunk_migrations.foundation.printable import printable
 from starpunk_migrations.foundation.refusals import Attempt, sentence
 
-from conftest import CHAIN, DETECTED_AT_HEAD, HEAD, UNLIKE_HEAD, run, versions
+from conftest import CHAIN, HEAD, SETTLED, UNLIKE_SETTLED, run, versions
 from flask_host import write_host
 from starpunk_history import build, stamped
 
@@ -24,10 +27,6 @@ pytestmark = pytest.mark.slow
 # The two command lines of the same commands: a refusal's advice is spelled for the one it came from.
 PROGRAMS = {"starpunk-db": "starpunk-db", "flask db": "flask --app app db"}
 SUGGESTED = re.compile(r"`((?:starpunk-db|flask --app app db) [^`]*)`")
-
-
-def wrongly_stamped(database: Path) -> None:
-    stamped(database, UNLIKE_HEAD)
 
 
 def damaged(path: Path) -> None:
@@ -51,10 +50,11 @@ REFUSALS = {
 
 def prepared(folder: Path, state: str, preparation: str | None) -> Path:
     database = build(folder / "starpunk.db", state)
-    if preparation in ("at head", "wrongly stamped"):
+    if preparation == "at head":
         assert run("starpunk-db", "upgrade", "--no-backup", str(database)).returncode == 0
     if preparation == "wrongly stamped":
-        wrongly_stamped(database)
+        assert run("starpunk-db", "upgrade", "--no-backup", "--to", SETTLED, str(database)).returncode == 0
+        stamped(database, UNLIKE_SETTLED)
     if preparation == "damaged backup":
         damaged(folder / "starpunk.db.backup-damaged")
     return database
@@ -114,20 +114,31 @@ def test_the_advice_names_the_database_the_operator_named(tmp_path):
 def test_a_start_up_refusal_names_the_database_so_that_its_advice_runs_from_any_folder(tmp_path):
     # The refusal reaches an operator reading the application's log, in another folder and
     # environment than the application's.
-    database = prepared(tmp_path, "v1.4", "wrongly stamped")
+    database = prepared(tmp_path / "data", "v1.4", "wrongly stamped")  # the default, data/starpunk.db
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    start = "import sys, starpunk_migrations\nstarpunk_migrations.ensure_schema(sys.argv[1])"
 
-    started = run(sys.executable, "-c", start, str(database), cwd=tmp_path)
+    started = run(sys.executable, "-c", "import starpunk_migrations\nstarpunk_migrations.ensure_schema()", cwd=tmp_path)
 
     assert started.returncode == 1
     advice = SUGGESTED.findall(started.stderr)
     assert advice and all(shlex.split(suggestion)[-1] == str(database) for suggestion in advice), advice
     for suggestion in advice:
         run_as_written(suggestion, elsewhere)
-    assert versions(database) == [DETECTED_AT_HEAD]  # `starpunk-db stamp DATABASE` put the right stamp on it
+    assert versions(database) == [SETTLED]  # `starpunk-db stamp DATABASE` put the right stamp on it
     assert list(elsewhere.iterdir()) == []
+
+
+NAMES = ["a b.db", "it's.db", "-dash.db", "new\nline.db", "esc\x1b[2K.db", "rtl\u202e.db", "c1\x85.db", "é.db", "back\\slash.db"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_suggested_database_is_one_word_on_one_line_that_the_shell_reads_back(name):
+    word = shell_word(name)
+
+    assert printable(word) == word and "\n" not in word
+    read = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, check=True).stdout
+    assert read == os.fsencode(f"./{name}" if name.startswith("-") else name)
 
 
 def test_a_stamp_of_an_unknown_revision_announces_nothing(tmp_path):

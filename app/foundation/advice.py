@@ -14,6 +14,8 @@ import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .printable import printable
+
 STARPUNK_DB = "starpunk-db"
 
 
@@ -30,8 +32,28 @@ _program: contextvars.ContextVar[Program] = contextvars.ContextVar("program", de
 def command(arguments: str) -> str:
     """`starpunk-db ARGUMENTS [DATABASE]`, backticked as the sentences show commands."""
     program = _program.get()
-    database = f" {shlex.quote(program.database)}" if program.database else ""
+    database = f" {shell_word(program.database)}" if program.database else ""
     return f"`{program.name} {arguments}{database}`"
+
+
+def shell_word(name: str) -> str:
+    """`name` as one word a shell reads back as `name`, on one line: quoted as needed, `./` before
+    a leading dash (else it reads as an option), and characters a sentence must not hold
+    (newlines, escapes, bytes that are not text) written as bash's $'...' escapes."""
+    if name.startswith("-"):
+        name = "./" + name
+    if printable(name) == name:
+        return shlex.quote(name)
+    return "$'" + "".join(_ansi_c(character) for character in name) + "'"
+
+
+def _ansi_c(character: str) -> str:
+    if character in "\\'":
+        return "\\" + character
+    escaped = printable(character)  # \n, \x1b, \u202e, and \xHH for a byte of a name that is not text
+    if escaped != character and 0x80 <= ord(character) < 0x100:
+        return f"\\u{ord(character):04x}"  # a C1 character, not the lone byte bash writes for \xHH
+    return escaped
 
 
 def program_name() -> str:
