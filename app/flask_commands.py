@@ -10,6 +10,8 @@ help.
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
 
 import click
@@ -20,6 +22,7 @@ from flask.cli import ScriptInfo, with_appcontext
 from .cli import main as cli
 from .cli.arguments import SUMMARIES
 from .flask import EXTENSION, StarPunkDatabase
+from .foundation.advice import shell_word
 
 FLASK_DB = "flask db"
 # What `flask db COMMAND --help` says the database is when the command line names none.
@@ -55,19 +58,38 @@ def _forwarding(name: str) -> None:
                 "starpunk_migrations.flask.init_app(app) in its create_app(), after loading its configuration."
             )
         status = cli.main(
-            [name, *arguments], program=_program_name(), default_database=database.url, database_default=FROM_THE_APP
+            [name, *arguments],
+            program=_as_run(),
+            advised_program=_from_anywhere(),
+            default_database=database.url,
+            database_default=FROM_THE_APP,
         )
         click.get_current_context().exit(status)
 
 
-def _program_name() -> str:
-    """`flask db`, with the `--app` the operator gave on the command line, so that the commands
-    a sentence suggests run as written (FLASK_APP, or an app.py Flask finds, needs none)."""
+def _as_run() -> str:
+    """`flask db` as the operator ran it (with the `--app` given on the command line): the name
+    its usage lines and refusals go by."""
     root = click.get_current_context().find_root()
     info = root.find_object(ScriptInfo)
     if info is not None and info.app_import_path and root.get_parameter_source("app") == ParameterSource.COMMANDLINE:
         return f"flask --app {shlex.quote(info.app_import_path)} db"
     return FLASK_DB
+
+
+def _from_anywhere() -> str:
+    """`flask --app APP db` as suggested commands spell it: APP is where this app was found (the
+    --app given, FLASK_APP, or the wsgi.py / app.py Flask found here), made absolute, so that the
+    command finds the app from another folder or shell. Flask reads a path in --app as a module
+    to import from that folder, and keeps what follows the colon (`:create_app()`)."""
+    info = click.get_current_context().find_root().find_object(ScriptInfo)
+    found = info.app_import_path if info is not None else None
+    if not found:  # Flask's own search: the module wsgi, then app, in the current folder
+        found = next((name for name in ("wsgi", "app") if os.path.exists(f"{name}.py") or os.path.isdir(name)), None)
+        if found is None:
+            return FLASK_DB
+    module, *factory = re.split(r":(?![\\/])", found, maxsplit=1)  # as Flask splits it
+    return f"flask --app {shell_word(':'.join([os.path.abspath(module), *factory]))} db"
 
 
 for _name in SUMMARIES:

@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 
 from .foundation import interrupts
-from .foundation.advice import STARPUNK_DB, advising_as
+from .foundation.advice import STARPUNK_DB, advising_as, named_for_advice
 from .foundation.errors import UpgradeRefused
 from .foundation.locations import DEFAULT_BUSY_TIMEOUT, as_database_url, database_file, resolve_database_url, sqlite_uri
 from .foundation.scripts import head_revision
@@ -85,10 +85,9 @@ def ensure_schema(
             from .commands.upgrade import upgrade_database  # SQLAlchemy and Alembic: a few tenths of a second
         except KeyboardInterrupt:
             raise UpgradeRefused(interrupts.INTERRUPTED) from None
-        path = database_file(url)
-        shown = os.path.abspath(path) if path is not None else url
+        shown = named_for_advice(url)
         # A refusal reaches whoever reads the application's log, in whatever folder and
-        # environment: the commands it suggests name this database, as starpunk-db does.
+        # environment: the commands it suggests are starpunk-db's, naming this database.
         with progress_in_the_host_log(), advising_as(STARPUNK_DB, shown):
             report = upgrade_database(url, "head", backup=backup, busy_timeout=busy_timeout)
             if report.applied or (report.state is not None and report.state.needs_stamp):

@@ -17,7 +17,7 @@ from starpunk_migrations.foundation.advice import shell_word
 from starpunk_migrations.foundation.printable import printable
 from starpunk_migrations.foundation.refusals import Attempt, sentence
 
-from conftest import CHAIN, HEAD, SETTLED, UNLIKE_SETTLED, run, versions
+from conftest import CHAIN, HEAD, PROJECT, SETTLED, UNLIKE_SETTLED, run, versions
 from flask_host import write_host
 from starpunk_history import build, stamped
 
@@ -25,8 +25,8 @@ from starpunk_history import build, stamped
 pytestmark = pytest.mark.slow
 
 # The two command lines of the same commands: a refusal's advice is spelled for the one it came from.
-PROGRAMS = {"starpunk-db": "starpunk-db", "flask db": "flask --app app db"}
-SUGGESTED = re.compile(r"`((?:starpunk-db|flask --app app db) [^`]*)`")
+PROGRAMS = {"starpunk-db": "starpunk-db", "flask db": "flask --app app db"}  # as run
+SUGGESTED = re.compile(r"`((?:starpunk-db|flask --app \S+ db) [^`]*)`")
 
 
 def damaged(path: Path) -> None:
@@ -60,8 +60,9 @@ def prepared(folder: Path, state: str, preparation: str | None) -> Path:
     return database
 
 
-def refuse(arguments: list[str], folder: Path, program: str = "starpunk-db") -> str:
-    result = run(*PROGRAMS[program].split(), *arguments, cwd=folder)
+def refuse(arguments: list[str], folder: Path, program: str = "starpunk-db", environment_names: str | None = None) -> str:
+    """What `program ARGUMENTS` refused with, run in `folder` (with DATABASE_PATH=`environment_names`)."""
+    result = run(*PROGRAMS[program].split(), *arguments, cwd=folder, database=environment_names)
     assert result.returncode == 1, result.stdout + result.stderr
     return one_sentence(result)
 
@@ -70,7 +71,7 @@ def one_sentence(result: subprocess.CompletedProcess) -> str:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     program, said = lines[0].split(": ", 1)
-    assert program in PROGRAMS.values(), result.stderr
+    assert program == "starpunk-db" or re.fullmatch(r"flask --app \S+ db", program), result.stderr
     return said
 
 
@@ -95,7 +96,7 @@ def test_every_command_a_refusal_suggests_runs_as_written(tmp_path, refusal, pro
 
     assert advice, f"the refusal suggests no {program} command"
     for suggestion in advice:
-        assert suggestion.startswith(PROGRAMS[program] + " "), suggestion
+        assert suggestion.startswith(program.split()[0] + " "), suggestion
         answer = run_as_written(suggestion, tmp_path)
         for further in SUGGESTED.findall(answer):  # advice given by following advice
             run_as_written(further, tmp_path)
@@ -109,6 +110,30 @@ def test_the_advice_names_the_database_the_operator_named(tmp_path):
     answer = refuse(["upgrade", "--to", CHAIN[-3], str(database)], elsewhere)
 
     assert f"`starpunk-db downgrade --to {CHAIN[-3]} {database}`" in answer
+
+
+def test_a_database_the_environment_names_is_named_in_the_advice_by_its_absolute_path(tmp_path):
+    # Pasted in another shell, without DATABASE_PATH, a bare command would work on data/starpunk.db.
+    database = prepared(tmp_path, "v1.3", None)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    answer = refuse(["upgrade", "--to", "042"], tmp_path, environment_names=database.name)
+
+    (suggestion,) = SUGGESTED.findall(answer)
+    assert suggestion == f"starpunk-db history {database}"
+    followed = run(*shlex.split(suggestion), cwd=elsewhere)
+    assert followed.returncode == 0 and "* 008 " in followed.stdout
+
+
+def test_alembics_advice_names_the_file_the_environment_named(tmp_path):
+    database = stamped(build(tmp_path / "starpunk.db", "v1.4"), CHAIN[0])  # a stamp that does not tell the truth
+
+    result = run("alembic", "-c", str(PROJECT / "alembic.ini"), "upgrade", "head", database=database.name, cwd=tmp_path)
+
+    assert result.returncode != 0
+    advice = SUGGESTED.findall(result.stdout)
+    assert advice and all(shlex.split(suggestion)[-1] == str(database) for suggestion in advice), result.stdout
 
 
 def test_a_start_up_refusal_names_the_database_so_that_its_advice_runs_from_any_folder(tmp_path):

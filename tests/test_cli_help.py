@@ -56,7 +56,8 @@ def test_status_of_a_missing_file_says_missing_and_creates_nothing(tmp_path, cap
     assert cli.main(["status"]) == 0  # the default, data/starpunk.db
     assert capsys.readouterr().out.splitlines()[:2] == [
         "Database:  data/starpunk.db",
-        "State:     missing (no file at this path; StarPunk's first start or `starpunk-db upgrade` creates it)",
+        # The advice names the file as a command pasted anywhere finds it.
+        f"State:     missing (no file at this path; StarPunk's first start or `starpunk-db upgrade {tmp_path / 'data' / 'starpunk.db'}` creates it)",
     ]
     assert cli.main(["status", "--json", "elsewhere/starpunk.db"]) == 0
     facts = json.loads(capsys.readouterr().out)

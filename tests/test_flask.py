@@ -112,28 +112,45 @@ def test_the_apps_configuration_names_the_database_before_the_environment(host):
     assert listing(host) == ["app.py"]  # read-only: not even data/ was made
 
 
-def test_advice_through_flask_names_flask_db_and_runs_as_written(host):
+# How the operator names the app: --app options, the environment, and what names it in advice.
+NAMED = {
+    "--app app": (["--app", "app"], {}, ""),
+    "--app 'app:create_app()'": (["--app", "app:create_app()"], {}, ":create_app()"),
+    "FLASK_APP": ([], {"FLASK_APP": "app"}, ""),
+    "found as app.py": ([], {}, ""),
+}
+
+
+@pytest.mark.parametrize("named", NAMED)
+def test_flask_db_advice_finds_the_app_and_the_database_from_any_folder(host, tmp_path, named):
+    # StarPunk's entrypoint runs `flask --app 'starpunk:create_app()' db upgrade`; its operator
+    # may paste the advice in another shell, without the app's folder or environment.
+    options, variables, factory = NAMED[named]
     database = outdated(host)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
 
-    refused = flask(host, "db", "upgrade", "--to", "042", HOST_DATABASE_PATH=str(database))
-
-    assert refused.returncode == 1
-    # The --app the operator gave is part of the advice: without it flask finds no app where
-    # the app is not app.py (StarPunk's `flask --app 'starpunk:create_app()' db upgrade`).
-    assert refused.stderr.strip() == (
-        "flask --app app db: There is no revision '042'; `flask --app app db history` lists them (or use head); "
-        "nothing was changed."
-    )
-    (suggestion,) = re.findall(r"`(flask [^`]*)`", refused.stderr)
-    followed = subprocess.run(
-        [str(BIN / "flask"), *shlex.split(suggestion)[1:]],
+    refused = subprocess.run(
+        [str(BIN / "flask"), *options, "db", "upgrade", "--to", "042"],
         cwd=host,
-        env=host_environment(host, BIN, HOST_DATABASE_PATH=str(database)),
+        env=host_environment(host, HOST_DATABASE_PATH=str(database), **variables),
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert followed.returncode == 0 and "* 008 " in followed.stdout
+
+    assert refused.returncode == 1 and "There is no revision '042'" in refused.stderr, refused.stderr
+    (suggestion,) = re.findall(r"`(flask [^`]*)`", refused.stderr)
+    assert shlex.split(suggestion) == ["flask", "--app", f"{host / 'app'}{factory}", "db", "history", str(database)]
+    followed = subprocess.run(
+        [str(BIN / "flask"), *shlex.split(suggestion)[1:]],
+        cwd=elsewhere,
+        env=host_environment(elsewhere),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert followed.returncode == 0 and "* 008 " in followed.stdout, followed.stderr
 
 
 def test_a_refusal_at_serve_time_advises_starpunk_db_on_the_apps_database(host, tmp_path):

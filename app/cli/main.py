@@ -37,11 +37,13 @@ def main(
     argv: list[str] | None = None,
     *,
     program: str = advice.STARPUNK_DB,
+    advised_program: str | None = None,
     default_database: Callable[[bool], str] = _from_the_environment,
     database_default: str = FROM_THE_ENVIRONMENT,
 ) -> int:
     """Run one command line; the exit status. `default_database(create_folder)` is the
-    database when the command line names none (`database_default` says which, for the help)."""
+    database when the command line names none (`database_default` says which, for the help).
+    `advised_program`: the program as suggested commands spell it, if not as `program`."""
     parser = build_parser(program, database_default)
     arguments = parser.parse_args(argv)
     if arguments.command is None:
@@ -57,7 +59,9 @@ def main(
             # Only an upgrade creates the default's folder, data/.
             writes = arguments.command == "upgrade" and not (arguments.dry_run or arguments.sql)
             named = arguments.database
-            return _run(arguments, as_database_url(named) if named is not None else default_database(writes), attempt)
+            url = as_database_url(named) if named is not None else default_database(writes)
+            with advice.advising_as(advised_program or program, advice.named_for_advice(url)):
+                return _run(arguments, url, attempt)
     except UpgradeRefused as refusal:
         say(f"{program}: {refusal}", file=sys.stderr)
         return 1

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..adoption import bookkeeping, repairs
 from ..evolution.schema_guard import guarding
-from ..foundation import interrupts, reading, refusals
+from ..foundation import advice, interrupts, reading, refusals
 from ..foundation.backup import discard_backup, remove_leftovers, require_room, reserve_backup, write_backup
 from ..foundation.database_files import check_database_file, check_writable, require_database_file, roll_back_left_journal
 from ..foundation.engines import READ_ONLY, READER_PATIENCE, READER_PAUSE, create_engine
@@ -129,8 +129,11 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
         if path is not None:
             check_database_file(path)
         new_file = path is not None and not path.exists()
+        # `alembic` found the file through the environment: advice names it, to run anywhere.
+        named = advice.named_for_advice(report.database) if path is not None else advice.database_named()
         try:
-            _run(context, configure, options, path, writes, report, attempt)
+            with advice.advising_as(advice.program_name(), named):
+                _run(context, configure, options, path, writes, report, attempt)
         except BaseException as error:
             if report.committed and isinstance(error, Exception):
                 # The change is committed and the report says what it is (backup included): what

@@ -1,19 +1,22 @@
 """The commands a sentence suggests, written so that they run where the sentence is read.
 
 The same work runs behind `starpunk-db` and `flask db`, whose commands take the same
-arguments: the interface in use says which program it is (and the database the operator
-named on its command line, if any), and every sentence that suggests a command builds it
-here, so that the advice can be pasted as it stands.
+arguments: the interface in use says which program it is and which database it works on, and
+every sentence that suggests a command builds it here, so that the advice can be pasted as it
+stands, in another folder or shell than the one that printed it: the database is named by its
+absolute path (not by the environment or the folder that found it), as one shell word.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .locations import database_file
 from .printable import printable
 
 STARPUNK_DB = "starpunk-db"
@@ -56,8 +59,19 @@ def _ansi_c(character: str) -> str:
     return escaped
 
 
+def named_for_advice(database_url: str) -> str:
+    """The database as suggested commands name it: its absolute path, or the URL when it is no
+    plain file (such a URL is refused before any advice)."""
+    path = database_file(database_url)
+    return os.path.abspath(path) if path is not None else database_url
+
+
 def program_name() -> str:
     return _program.get().name
+
+
+def database_named() -> str | None:
+    return _program.get().database
 
 
 @contextlib.contextmanager
