@@ -46,6 +46,9 @@ def run_migrations_offline() -> None:
     # `starpunk-db upgrade --sql` of an unmanaged file: its adoption (repairs, stamp) first, and the
     # rows adopted tables get back last, in the transaction they run in; printed as they are written.
     output = context.get_context().impl.static_output
+    # As online: a table rebuild drops the table, which with foreign keys on deletes the rows that
+    # cascade from it (note_tags, note_media). The pragma does nothing inside a transaction.
+    output("PRAGMA foreign_keys = OFF;")
     with context.begin_transaction():
         for statement in config.attributes.get("statements_first", ()):
             output(statement.strip() + ";")

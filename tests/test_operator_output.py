@@ -71,7 +71,8 @@ def test_sql_prints_what_would_run_and_writes_nothing(tmp_path, capsys):
 
     out = capsys.readouterr().out
     assert "INSERT INTO alembic_version (version_num) VALUES ('001');" in out
-    assert out.startswith("BEGIN;") and out.rstrip().endswith("COMMIT;")  # the stamp too, in the one transaction
+    # Foreign keys off first (a no-op inside the transaction), then the stamp too, in the one transaction.
+    assert out.startswith("PRAGMA foreign_keys = OFF;\n\nBEGIN;") and out.rstrip().endswith("COMMIT;")
     assert "DROP TABLE tokens;" in out and "CREATE VIRTUAL TABLE notes_fts USING fts5(" in out
     assert "CREATE TABLE media_variants (" in out
     assert f"UPDATE alembic_version SET version_num='{HEAD}' WHERE alembic_version.version_num = '{CHAIN[-2]}';" in out
