@@ -16,7 +16,7 @@ FROM_THE_ENVIRONMENT = "$DATABASE_URL, else $DATABASE_PATH, else data/starpunk.d
 # Every command and what it does, in a few words (also the `flask db` commands' help).
 SUMMARIES = {
     "status": "what the database is and what an upgrade would do",
-    "history": "every revision, with the StarPunk release it belongs to; the database's own marked",
+    "history": "every revision, with the StarPunk release it belongs to; the database's own marked *",
     "check": "whether the database is at head and its schema is what the models declare",
     "upgrade": "bring the database to head (or --to REV)",
     "downgrade": "go back to an earlier revision (--to REV, or base)",
