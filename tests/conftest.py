@@ -61,6 +61,17 @@ def _revisions_by_look() -> tuple[str, str, str]:
 DETECTED_AT_HEAD, SETTLED, UNLIKE_SETTLED = _revisions_by_look()
 
 
+def wrongly_stamped(path: Path) -> Path:
+    """A StarPunk file at SETTLED stamped UNLIKE_SETTLED: a stamp that detectably does not tell
+    the truth, which `starpunk-db stamp` corrects (to SETTLED)."""
+    from starpunk_migrations.commands.upgrade import upgrade_database
+
+    from starpunk_history import build, stamped
+
+    upgrade_database(f"sqlite:///{build(path, 'v0.1')}", SETTLED, backup=False)
+    return stamped(path, UNLIKE_SETTLED)
+
+
 @pytest.fixture
 def alembic_config() -> Config:
     return Config(str(PROJECT / "alembic.ini"))

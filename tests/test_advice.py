@@ -17,7 +17,7 @@ from starpunk_migrations.foundation.advice import shell_word
 from starpunk_migrations.foundation.printable import printable
 from starpunk_migrations.foundation.refusals import Attempt, sentence
 
-from conftest import CHAIN, HEAD, PROJECT, SETTLED, UNLIKE_SETTLED, run, versions
+from conftest import CHAIN, HEAD, PROJECT, SETTLED, run, versions, wrongly_stamped
 from flask_host import write_host
 from starpunk_history import build, stamped
 
@@ -41,7 +41,7 @@ REFUSALS = {
     "a downgrade target ahead of the file": ("v1.0", None, ["downgrade", "--to", HEAD]),
     "a downgrade that loses data, without --yes": ("v1.4", "at head", ["downgrade", "--to", CHAIN[-3]]),
     "a stamp of an unknown revision": ("v1.4", None, ["stamp", "--force", "999"]),
-    "a stamp that does not tell the truth": ("v1.4", "wrongly stamped", ["upgrade"]),
+    "a stamp that does not tell the truth": ("v0.1", "wrongly stamped", ["upgrade"]),
     "a backup that is not there": ("v1.4", None, ["restore", "starpunk.db.backup-none"]),
     "a damaged backup": ("v1.4", "damaged backup", ["restore", "starpunk.db.backup-damaged"]),
     "a check of an outdated file": ("v1.3", None, ["check"]),
@@ -49,12 +49,11 @@ REFUSALS = {
 
 
 def prepared(folder: Path, state: str, preparation: str | None) -> Path:
+    if preparation == "wrongly stamped":
+        return wrongly_stamped(folder / "starpunk.db")
     database = build(folder / "starpunk.db", state)
     if preparation == "at head":
         assert run("starpunk-db", "upgrade", "--no-backup", str(database)).returncode == 0
-    if preparation == "wrongly stamped":
-        assert run("starpunk-db", "upgrade", "--no-backup", "--to", SETTLED, str(database)).returncode == 0
-        stamped(database, UNLIKE_SETTLED)
     if preparation == "damaged backup":
         damaged(folder / "starpunk.db.backup-damaged")
     return database
@@ -139,7 +138,7 @@ def test_alembics_advice_names_the_file_the_environment_named(tmp_path):
 def test_a_start_up_refusal_names_the_database_so_that_its_advice_runs_from_any_folder(tmp_path):
     # The refusal reaches an operator reading the application's log, in another folder and
     # environment than the application's.
-    database = prepared(tmp_path / "data", "v1.4", "wrongly stamped")  # the default, data/starpunk.db
+    database = prepared(tmp_path / "data", "v0.1", "wrongly stamped")  # the default, data/starpunk.db
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
 

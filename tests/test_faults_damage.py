@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, CHAIN, SETTLED, UNLIKE_SETTLED
+from conftest import BIN, CHAIN, wrongly_stamped
 from faults import ENTRY_POINTS, assert_refused, run_command, snapshot, upgrade
-from starpunk_history import build, stamped
+from starpunk_history import build
 
 # Real processes, several per test: the full suite runs these, `pytest -m "not slow"` leaves them out.
 pytestmark = pytest.mark.slow
@@ -55,10 +55,9 @@ def test_an_upgrade_refuses_a_damaged_file_before_its_backup(tmp_path, name):
     assert snapshot(tmp_path) == before  # byte-identical, and no backup beside it
 
 
-def managed_and_damaged(folder: Path, revision: str = "head") -> Path:
+def managed_and_damaged(folder: Path) -> Path:
     database = build(folder / "starpunk.db", "v1.4")
-    upgraded = run_command([str(BIN / "starpunk-db"), "upgrade", "--no-backup", "--to", revision, str(database)], database)
-    assert upgraded.returncode == 0, upgraded.stderr
+    assert run_command([str(BIN / "starpunk-db"), "upgrade", "--no-backup", str(database)], database).returncode == 0
     return with_damaged_sessions(database)
 
 
@@ -69,7 +68,7 @@ def managed_and_damaged(folder: Path, revision: str = "head") -> Path:
 )
 def test_downgrade_and_stamp_refuse_a_damaged_file_untouched(tmp_path, arguments):
     if arguments == ["stamp"]:  # a stamp that does not tell the truth: `stamp` would correct it
-        database = stamped(managed_and_damaged(tmp_path, SETTLED), UNLIKE_SETTLED)
+        database = with_damaged_sessions(wrongly_stamped(tmp_path / "starpunk.db"))
     else:
         database = managed_and_damaged(tmp_path)
     before = snapshot(tmp_path)

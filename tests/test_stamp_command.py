@@ -10,7 +10,7 @@ import pytest
 
 from starpunk_migrations.cli import main as cli
 
-from conftest import BIN, CHAIN, HEAD, NEXT_REVISION, SETTLED, UNLIKE_SETTLED, digest, run, versions
+from conftest import BIN, CHAIN, HEAD, NEXT_REVISION, SETTLED, UNLIKE_SETTLED, digest, run, versions, wrongly_stamped
 from faults import stopped, unbuffered, write_lock_held
 from schema_copies import add_revision, execute, project_copy, run_in_copy
 from starpunk_history import STATES_BY_NAME, build, stamped, table_rows
@@ -58,15 +58,8 @@ def test_stamp_on_a_correctly_stamped_file_does_nothing(tmp_path, capsys):
     assert digest(database) == before and sorted(tmp_path.iterdir()) == listing
 
 
-def wrongly_stamped(tmp_path):
-    """A file at SETTLED stamped with the newest revision whose schema is not SETTLED's."""
-    database = build(tmp_path / "starpunk.db", "v1.4")
-    assert run("starpunk-db", "upgrade", "--no-backup", "--to", SETTLED, str(database)).returncode == 0
-    return stamped(database, UNLIKE_SETTLED)
-
-
 def test_a_wrong_stamp_is_refused_by_upgrade_and_stamp_corrects_it_after_a_backup(tmp_path):
-    database = wrongly_stamped(tmp_path)
+    database = wrongly_stamped(tmp_path / "starpunk.db")
     before, listing = digest(database), sorted(tmp_path.iterdir())
 
     refused = run("starpunk-db", "upgrade", str(database))
@@ -94,7 +87,7 @@ def test_a_wrong_stamp_is_refused_by_upgrade_and_stamp_corrects_it_after_a_backu
 
 
 def test_force_stamps_the_named_revision_whatever_the_schema(tmp_path):
-    database = wrongly_stamped(tmp_path)
+    database = wrongly_stamped(tmp_path / "starpunk.db")
 
     forced = run("starpunk-db", "stamp", "--force", CHAIN[1], str(database))
 
@@ -106,7 +99,7 @@ def test_force_stamps_the_named_revision_whatever_the_schema(tmp_path):
 
 
 def test_an_alembic_version_with_two_rows_is_stamped_with_what_detection_finds(tmp_path):
-    database = wrongly_stamped(tmp_path)
+    database = wrongly_stamped(tmp_path / "starpunk.db")
     db = sqlite3.connect(database)
     db.execute("INSERT INTO alembic_version VALUES (?)", (CHAIN[1],))
     db.commit()
