@@ -16,7 +16,7 @@ import pytest
 from starpunk_migrations.cli import main as cli
 
 from conftest import CHAIN, HEAD, NEXT_REVISION, digest, run, versions
-from schema_copies import add_revision, execute, project_copy, run_in_copy
+from schema_copies import add_revision, execute, populated_head, project_copy, run_in_copy
 from starpunk_history import HOTFIX_OPTION_1, Reading, Road, assert_rows_kept, build, table_rows
 
 # 1. rc.2 skipped: rc.1 crashed, the operator ran hotfix option 1, rc.3 then created
@@ -156,9 +156,11 @@ def test_a_revision_that_records_its_own_row_is_told_from_a_look_alike_by_that_r
         "op.execute(\"UPDATE notes SET slug = slug || '-v'\")\n"
         f"op.execute(\"INSERT INTO schema_migrations (migration_name) VALUES ('{NEXT_REVISION}_suffix_slugs.sql')\")",
     )
-    database = build(tmp_path / "starpunk.db", "v1.4")
+    # A file StarPunk's runner took to the head and then ran that migration file on.
+    database = populated_head(tmp_path)
     execute(
         database,
+        "DROP TABLE alembic_version",
         "UPDATE notes SET slug = slug || '-v'",
         f"INSERT INTO schema_migrations (migration_name) VALUES ('{NEXT_REVISION}_suffix_slugs.sql')",
     )
