@@ -173,12 +173,10 @@ def run_downgrade(database_url: str, arguments: argparse.Namespace, attempt: ref
         say("Dry run: nothing was written.")
         return 0
     if not goes_ahead:
-        say(
-            f"{advice.program_name()}: this downgrade loses what is listed above and nothing was changed; "
-            f"run {advice.command(f'downgrade --to {arguments.to} --yes')} to go ahead (a backup is written first).",
-            file=sys.stderr,
+        raise UpgradeRefused(
+            "this downgrade loses what is listed above and nothing was changed; "
+            f"run {advice.command(f'downgrade --to {arguments.to} --yes')} to go ahead (a backup is written first)."
         )
-        return 1
     with progress_on_stdout():
         report = downgrade_database(database_url, arguments.to, planned=plan, busy_timeout=arguments.busy_timeout)
     if report.committed:
