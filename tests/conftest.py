@@ -61,15 +61,23 @@ def _revisions_by_look() -> tuple[str, str, str]:
 DETECTED_AT_HEAD, SETTLED, UNLIKE_SETTLED = _revisions_by_look()
 
 
+def settled(path: Path) -> Path:
+    """A StarPunk file with rows, at SETTLED: what detection finds in it, once its stamp is lost
+    or wrong, is SETTLED and nothing else."""
+    from starpunk_migrations.commands.upgrade import upgrade_database
+
+    from starpunk_history import build
+
+    upgrade_database(f"sqlite:///{build(path, 'v0.1')}", SETTLED, backup=False)
+    return path
+
+
 def wrongly_stamped(path: Path) -> Path:
     """A StarPunk file at SETTLED stamped UNLIKE_SETTLED: a stamp that detectably does not tell
     the truth, which `starpunk-db stamp` corrects (to SETTLED)."""
-    from starpunk_migrations.commands.upgrade import upgrade_database
+    from starpunk_history import stamped
 
-    from starpunk_history import build, stamped
-
-    upgrade_database(f"sqlite:///{build(path, 'v0.1')}", SETTLED, backup=False)
-    return stamped(path, UNLIKE_SETTLED)
+    return stamped(settled(path), UNLIKE_SETTLED)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from starpunk_migrations import UpgradeRefused, ensure_schema
 
-from conftest import BIN, HEAD, digest, versions
+from conftest import BIN, HEAD, SETTLED, digest, settled, versions
 from faults import ENTRY_POINTS, assert_refused, run_command, snapshot, upgrade
 from starpunk_history import build, stamped
 
@@ -89,14 +89,14 @@ def test_another_applications_alembic_version_in_a_legacy_file_is_called_so(tmp_
 
 
 def test_status_calls_it_so_too_and_stamp_replaces_it(tmp_path):
-    database = foreign_stamp(tmp_path / "starpunk.db", "v1.4", "3f2a9c1b7d4e")
+    database = stamped(settled(tmp_path / "starpunk.db"), "3f2a9c1b7d4e")
 
     status = run_command([str(BIN / "starpunk-db"), "status", str(database)], database)
-    stamped = run_command([str(BIN / "starpunk-db"), "stamp", str(database)], database)
+    restamped = run_command([str(BIN / "starpunk-db"), "stamp", str(database)], database)
 
     assert_refused(status, "starpunk-db", "another application's alembic_version")
-    assert stamped.returncode == 0, stamped.stderr
-    assert versions(database) == ["009"]
+    assert restamped.returncode == 0, restamped.stderr
+    assert versions(database) == [SETTLED]
 
 
 def test_a_newer_starpunk_revision_is_still_called_a_newer_release(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from starpunk_migrations.cli import main as cli
 
-from conftest import BIN, CHAIN, HEAD, NEXT_REVISION, SETTLED, UNLIKE_SETTLED, digest, run, versions, wrongly_stamped
+from conftest import BIN, CHAIN, HEAD, NEXT_REVISION, SETTLED, UNLIKE_SETTLED, digest, run, settled, versions, wrongly_stamped
 from faults import stopped, unbuffered, write_lock_held
 from schema_copies import add_revision, execute, project_copy, run_in_copy
 from starpunk_history import STATES_BY_NAME, build, stamped, table_rows
@@ -158,8 +158,8 @@ def test_stamp_refuses_an_unknown_revision_a_missing_file_and_another_applicatio
 
 
 def stamped_by_another_program(tmp_path, revision: str):
-    """A file with v1.4's schema whose alembic_version names `revision`, which this code does not have."""
-    return stamped(build(tmp_path / "starpunk.db", "v1.4"), revision)
+    """A file at SETTLED whose alembic_version names `revision`, which this code does not have."""
+    return stamped(settled(tmp_path / "starpunk.db"), revision)
 
 
 NEWER = f"{int(NEXT_REVISION) + 5:03}"  # a revision of a newer StarPunk release
@@ -199,15 +199,16 @@ def test_stamp_replaces_another_applications_stamp_saying_whose_it_is(tmp_path, 
 
     assert fixed.returncode == 0, fixed.stderr
     assert fixed.stdout.startswith(
-        f"Stamping 009 on {database}: it is stamped {revision}, a revision this code does not have: another application's"
+        f"Stamping {SETTLED} on {database}: it is stamped {revision}, a revision this code does not have: another application's"
     )
-    assert versions(database) == ["009"]
+    assert versions(database) == [SETTLED]
 
 
 def test_a_null_alembic_version_row_is_no_stamp_and_stamp_records_what_detection_finds(tmp_path):
-    database = build(tmp_path / "starpunk.db", "v1.4")
+    database = settled(tmp_path / "starpunk.db")
     execute(
         database,
+        "DROP TABLE alembic_version",
         "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)",
         "INSERT INTO alembic_version VALUES (NULL)",
     )
@@ -216,8 +217,8 @@ def test_a_null_alembic_version_row_is_no_stamp_and_stamp_records_what_detection
     fixed = run("starpunk-db", "stamp", str(database))
 
     assert fixed.returncode == 0 and fixed.stderr == "", fixed.stderr
-    assert fixed.stdout.splitlines()[-1] == f"Done: {database} is stamped 009 (was: no stamp); no revision was run."
-    assert versions(database) == ["009"]
+    assert fixed.stdout.splitlines()[-1] == f"Done: {database} is stamped {SETTLED} (was: no stamp); no revision was run."
+    assert versions(database) == [SETTLED]
 
 
 def test_stamp_does_not_guess_between_revisions_that_look_alike(tmp_path):
