@@ -129,10 +129,15 @@ def run_online(context: EnvironmentContext, configure: Callable[..., None]) -> N
         if path is not None:
             check_database_file(path)
         new_file = path is not None and not path.exists()
-        # `alembic` found the file through the environment: advice names it, to run anywhere.
-        named = advice.named_for_advice(report.database) if path is not None else advice.database_named()
+        # `alembic` found the file through the environment: advice names it, to run anywhere
+        # (a caller's connection names no file: its advice stays as the caller set it).
+        naming = (
+            advice.advising_as(advice.program_name(), advice.named_for_advice(report.database))
+            if path is not None
+            else contextlib.nullcontext()
+        )
         try:
-            with advice.advising_as(advice.program_name(), named):
+            with naming:
                 _run(context, configure, options, path, writes, report, attempt)
         except BaseException as error:
             if report.committed and isinstance(error, Exception):

@@ -70,10 +70,6 @@ def program_name() -> str:
     return _program.get().name
 
 
-def database_named() -> str | None:
-    return _program.get().database
-
-
 @contextlib.contextmanager
 def advising_as(name: str, database: str | None = None) -> Iterator[None]:
     """Within the block, suggested commands are `name ...`, on `database` when it is named."""
