@@ -70,14 +70,9 @@ def test_ensure_schema_refuses_with_an_escaped_sentence_a_host_can_log(tmp_path)
     assert ESCAPED in str(refused.value) and "\n" not in str(refused.value)
 
 
-def foreign_stamp(path: Path, state: str, version: str) -> Path:
-    """A StarPunk file another application's Alembic also manages (its own revision id)."""
-    return stamped(build(path, state), version)
-
-
 @pytest.mark.parametrize("name", ENTRY_POINTS)
 def test_another_applications_alembic_version_in_a_legacy_file_is_called_so(tmp_path, name):
-    database = foreign_stamp(tmp_path / "starpunk.db", "legacy v0.9.5", "3f2a9c1b7d4e")
+    database = stamped(build(tmp_path / "starpunk.db", "legacy v0.9.5"), "3f2a9c1b7d4e")  # another application's Alembic id
     before = snapshot(tmp_path)
 
     result = upgrade(name, database)
@@ -100,7 +95,7 @@ def test_status_calls_it_so_too_and_stamp_replaces_it(tmp_path):
 
 
 def test_a_newer_starpunk_revision_is_still_called_a_newer_release(tmp_path):
-    database = foreign_stamp(tmp_path / "starpunk.db", "v1.4", f"{int(HEAD) + 5:03}")
+    database = stamped(build(tmp_path / "starpunk.db", "v1.4"), f"{int(HEAD) + 5:03}")
     before = digest(database)
 
     result = upgrade("starpunk-db", database)
